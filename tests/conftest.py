@@ -1,0 +1,32 @@
+"""Fixtures shared by every test package: where the read-only shared data lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("KRONOS_SHARED_DIR", REPO_ROOT.parent / "shared"))
+OHLCV_DIR = SHARED_DIR / "data" / "ohlcv"
+REFERENCE_DIR = SHARED_DIR / "kronos-reference"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+@pytest.fixture(scope="session")
+def ohlcv_dir() -> Path:
+    """The shared two years of hourly candles; skips the test when they are absent."""
+    if not (OHLCV_DIR / "BTC_1h.csv").exists():
+        pytest.skip(f"shared candles not found at {OHLCV_DIR}")
+    return OHLCV_DIR
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The shared Kronos reference facts (official configs, tiny checkpoints)."""
+    if not (REFERENCE_DIR / "official_checkpoints.json").exists():
+        pytest.skip(f"kronos reference facts not found at {REFERENCE_DIR}")
+    return REFERENCE_DIR
