@@ -219,7 +219,9 @@ def step_metrics(
 
 
 def confidence_buckets(
-    confidence: np.ndarray, hit: np.ndarray, edges: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    confidence: np.ndarray,
+    hit: np.ndarray,
+    edges: Sequence[float] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
 ) -> list[dict[str, float]]:
     """Forecasts bucketed by stated confidence: count, mean confidence and hit rate per bucket."""
     confidence = np.asarray(confidence, dtype=float)
@@ -239,14 +241,16 @@ def confidence_buckets(
     return rows
 
 
-def _confidence_hit(
-    confidence_fn: Callable[[Forecast, float], tuple[float, float]],
-    window: Window,
-    forecast: Forecast,
-) -> tuple[float, float]:
-    """(stated confidence, 1.0 if the stated direction of the whole-horizon move was right)."""
-    confidence, sign = confidence_fn(forecast, window.last)
-    return confidence, float(sign == np.sign(window.truth[-1] - window.last))
+def service_confidence(threshold: float, window: Window, forecast: Forecast) -> tuple[float, float]:
+    """The service's stated ``confidence`` for a forecast (the share of paths agreeing with its
+    trend call, ``forecast_service.summary``) and 1.0 if that trend call came true."""
+    from forecast_service.summary import classify_trend, reference_step
+
+    closes = np.asarray(forecast.paths)[:, :, CLOSE]
+    step = reference_step(closes.shape[1])
+    trend, confidence = classify_trend(closes[:, step], window.last, threshold)
+    actual, _ = classify_trend(window.truth[step : step + 1], window.last, threshold)
+    return confidence, float(trend == actual)
 
 
 @dataclass
@@ -274,13 +278,13 @@ def run_backtest(
     seed: int = 0,
     batch_size: int = 16,
     levels: Sequence[float] = LEVELS,
-    confidence_fn: Callable[[Forecast, float], tuple[float, float]] | None = None,
+    trend_threshold: float | None = None,
 ) -> BacktestResult:
     """Forecast every window with every forecaster, calibrate bands on the windows whose truth
     ends before ``calibrate_until`` and score the windows from ``calibrate_until`` on.
 
-    ``confidence_fn(forecast, last_close) -> (confidence, predicted move sign)`` enables the
-    confidence check: hit when the sign matches the true move over the whole horizon.
+    With ``trend_threshold`` the service's stated confidence is checked too: forecasts are
+    bucketed by it and each bucket's hit rate of the trend call reported.
     """
     every = rolling_windows(frames, start, lookback, horizon, stride)
     if calibrate_until is None:
@@ -323,7 +327,9 @@ def run_backtest(
             seed=seed + 10**6,
             batch_size=batch_size,
             desc=name,
-            inspect=partial(_confidence_hit, confidence_fn) if confidence_fn else None,
+            inspect=None
+            if trend_threshold is None
+            else partial(service_confidence, trend_threshold),
         )
         result.seconds[name] = time.perf_counter() - began
         result.paths[name] = paths
@@ -355,6 +361,13 @@ def summary_table(result: BacktestResult, steps: Sequence[int] = (1, 6, 24)) -> 
     columns = ["forecaster", "step", "mae", "mape", "direction", "crps"]
     columns += [c for c in df.columns if c.startswith("cov")]
     return df[columns].reset_index(drop=True)
+
+
+def confidence_table(result: BacktestResult) -> pd.DataFrame:
+    """The confidence check of every forecaster as one table."""
+    return pd.DataFrame(
+        [{"forecaster": name} | row for name, rows in result.confidence.items() for row in rows]
+    )
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
@@ -533,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         samples=args.samples,
         seed=args.seed,
         batch_size=args.batch_size,
+        trend_threshold=args.trend_threshold,
     )
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config["seconds_total"] = round(time.perf_counter() - began, 1)
@@ -542,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items())
     )
     print(to_markdown(table))
+    if result.confidence:
+        print("\nStated confidence vs. hit rate of the trend call (scored windows):")
+        print(to_markdown(confidence_table(result)))
     print(f"outputs in {args.out}")
 
 

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from kronos_runner import FEATURES, Forecast
-from kronos_runner.backtest import Drift, NaiveLastPrice, main, rolling_windows, run_backtest
+from kronos_runner.backtest import (
+    Drift,
+    NaiveLastPrice,
+    confidence_buckets,
+    main,
+    rolling_windows,
+    run_backtest,
+)
 
 HORIZON = 4
 
@@ -102,3 +109,32 @@ def test_cli_on_shared_candles(ohlcv_dir: Path, tmp_path: Path) -> None:
 def test_cli_needs_a_checkpoint_for_kronos(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--start", "2025-01-01", "--out", str(tmp_path)])
+
+
+def test_confidence_buckets() -> None:
+    rows = confidence_buckets([0.1, 0.35, 0.38, 0.95, 1.0], [0, 1, 0, 1, 1])
+    by_bucket = {r["bucket"]: r for r in rows}
+    assert by_bucket["0.30-0.40"] == {
+        "bucket": "0.30-0.40", "n": 2, "mean_confidence": pytest.approx(0.365), "hit_rate": 0.5
+    }  # fmt: skip
+    assert by_bucket["0.80-1.00"]["n"] == 2 and by_bucket["0.80-1.00"]["hit_rate"] == 1
+    assert by_bucket["0.50-0.60"]["n"] == 0
+    assert sum(r["n"] for r in rows) == 5
+
+
+def test_service_confidence_of_a_perfect_forecaster() -> None:
+    pytest.importorskip("forecast_service.summary")
+    frame = _linear_frame()
+    result = run_backtest(
+        {"truth": TruthForecaster(frame)},
+        {"LIN": frame},
+        start=frame["timestamp"][30],
+        lookback=24,
+        horizon=HORIZON,
+        stride=5,
+        samples=3,
+        trend_threshold=0.005,
+    )
+    (row,) = [r for r in result.confidence["truth"] if r["n"]]
+    # Every path rises by more than the threshold: "bullish" with confidence 1, always right.
+    assert row["mean_confidence"] == 1 and row["hit_rate"] == 1
