@@ -100,7 +100,9 @@ class FakeUpstreams:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -184,7 +186,8 @@ class FakeUpstreams:
         now_ms = int(self.now.timestamp() * 1000)
         shift = now_ms // HOUR_MS * HOUR_MS - int(raw["open_ms"].iloc[-1])
         frame = raw.assign(open_ms=raw["open_ms"] + shift)
-        return frame.assign(timestamp=pd.to_datetime(frame["open_ms"], unit="ms", utc=True))
+        timestamps = pd.to_datetime(frame["open_ms"], unit="ms", utc=True).dt.as_unit("ns")
+        return frame.assign(timestamp=timestamps)
 
     def closed_candles(self, symbol: str) -> pd.DataFrame:
         """What a client should see: every candle but the open one."""
