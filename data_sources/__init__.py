@@ -24,8 +24,8 @@ def build_source(
     settings: MarketDataSettings | None = None, assets: AssetRegistry | None = None
 ) -> MarketDataSource:
     """The source named by `settings.market_data_source` (`live` or `files`)."""
-    settings = settings or MarketDataSettings()
-    assets = assets or AssetRegistry.from_settings(settings)
+    settings = MarketDataSettings() if settings is None else settings
+    assets = AssetRegistry.from_settings(settings) if assets is None else assets
     if settings.market_data_source == "files":
         return FilesSource(settings.market_data_dir, assets, now=settings.market_data_files_now)
     return LiveSource(settings, assets)

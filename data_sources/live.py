@@ -45,7 +45,9 @@ class LiveSource(MarketDataSource):
         self._coingecko = coingecko or CoinGeckoClient(settings)
         self._binance = binance or BinanceClient(settings)
         self._cache = SingleFlightCache(
-            maxsize=settings.market_data_cache_size, max_stale_s=settings.market_data_max_stale_s
+            maxsize=settings.market_data_cache_size,
+            max_stale_s=settings.market_data_max_stale_s,
+            error_ttl_s=settings.market_data_error_ttl_s,
         )
 
     async def aclose(self) -> None:
@@ -54,19 +56,36 @@ class LiveSource(MarketDataSource):
         await self._binance.aclose()
 
     async def quote(self, symbol: str) -> Quote:
-        """The CoinGecko quote of `symbol` (all assets' quotes are fetched and cached together)."""
+        """The CoinGecko quote of `symbol`.
+
+        One `/simple/price` call fetches every registered asset (cached for the quote TTL,
+        without stale fallback); each symbol then has its own entry, so a symbol whose part of
+        the answer is bad is served stale on its own.
+        """
         asset = self.assets.get(symbol)
+        ttl = self._settings.market_data_quote_ttl_s
         cached = await self._cache.get(
+            ("quote", asset.symbol),
+            lambda: self._quote_from_batch(asset),
+            ttl=lambda item: ttl - item[1],
+        )
+        quote, batch_age = cached.value
+        return replace(quote, stale=cached.stale, age_seconds=cached.age_seconds + batch_age)
+
+    async def _quote_from_batch(self, asset: Asset) -> tuple[Quote, float]:
+        """`asset`'s quote from the shared batch, with the batch's age."""
+        batch = await self._cache.get(
             ("quotes",),
             lambda: self._coingecko.quotes(self.assets.all()),
             ttl=lambda _: self._settings.market_data_quote_ttl_s,
+            stale_if_error=False,
         )
-        result = cached.value.get(asset.symbol)
+        result = batch.value.get(asset.symbol)
         if result is None:
             raise UnknownSymbolError(f"no quote for {asset.symbol}")
         if isinstance(result, MarketDataError):
             raise copy.copy(result)
-        return replace(result, stale=cached.stale, age_seconds=cached.age_seconds)
+        return result, batch.age_seconds
 
     async def history(self, symbol: str, days: int) -> History:
         """CoinGecko market chart of `symbol` over `days` (cached for the history TTL)."""

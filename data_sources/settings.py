@@ -40,6 +40,7 @@ class MarketDataSettings(BaseSettings):
     market_data_quote_ttl_s: float = Field(60.0, gt=0)
     market_data_history_ttl_s: float = Field(300.0, gt=0)
     market_data_max_stale_s: float = Field(3600.0, ge=0)
+    market_data_error_ttl_s: float = Field(5.0, ge=0)
     market_data_cache_size: int = Field(1024, ge=1)
 
     market_data_timeout_s: float = Field(10.0, gt=0)
@@ -51,6 +52,11 @@ class MarketDataSettings(BaseSettings):
 
     coingecko_calls_per_minute: float = Field(10.0, gt=0)
     binance_weight_per_minute: float = Field(1200.0, gt=0)
+
+    @field_validator("market_data_source", "coingecko_api_plan", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("assets_extra", mode="before")
     @classmethod

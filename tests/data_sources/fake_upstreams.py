@@ -146,6 +146,7 @@ class FakeUpstreams:
             "market_data_backoff_s": 0.01,
             "market_data_backoff_max_s": 0.05,
             "market_data_max_retry_after_s": 2.0,
+            "market_data_error_ttl_s": 0.0,
             "coingecko_calls_per_minute": 6000,
             "binance_weight_per_minute": 60000,
         }

@@ -14,11 +14,11 @@ from data_sources import (
 )
 
 ENV = {
-    "MARKET_DATA_SOURCE": "files",
+    "MARKET_DATA_SOURCE": "FILES",
     "MARKET_DATA_DIR": "/data/candles",
     "COINGECKO_BASE_URL": "http://127.0.0.1:1/api/v3",
     "COINGECKO_API_KEY": "secret",
-    "COINGECKO_API_PLAN": "pro",
+    "COINGECKO_API_PLAN": "Pro",
     "BINANCE_BASE_URL": "http://127.0.0.1:2",
     "MARKET_DATA_QUOTE_TTL_S": "45",
     "MARKET_DATA_TIMEOUT_S": "3.5",

@@ -101,3 +101,29 @@ async def test_a_cancelled_caller_does_not_cancel_the_fetch(cache: SingleFlightC
     first.cancel()
     assert (await second).value == "a"
     assert first.cancelled() and upstream.calls == 1
+
+
+async def test_failures_are_remembered_for_the_error_ttl(clock: Clock) -> None:
+    cache = SingleFlightCache(maxsize=4, max_stale_s=60, error_ttl_s=5, clock=clock)
+    upstream = Upstream("a", UpstreamUnavailableError("down"), "b")
+    await cache.get("k", upstream, ten_seconds)
+    clock.now += 11
+    assert (await cache.get("k", upstream, ten_seconds)).stale
+    clock.now += 4
+    memo = await cache.get("k", upstream, ten_seconds)  # no upstream call within 5 s
+    assert (memo.value, memo.stale, memo.age_seconds, upstream.calls) == ("a", True, 15, 2)
+    clock.now += 2
+    assert (await cache.get("k", upstream, ten_seconds)).value == "b"
+    failing = Upstream(UpstreamUnavailableError("down"))
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailableError):
+            await cache.get("x", failing, ten_seconds)
+    assert failing.calls == 1
+
+
+async def test_stale_fallback_can_be_turned_off(cache: SingleFlightCache, clock: Clock) -> None:
+    upstream = Upstream("a", UpstreamUnavailableError("down"))
+    await cache.get("k", upstream, ten_seconds)
+    clock.now += 11
+    with pytest.raises(UpstreamUnavailableError):
+        await cache.get("k", upstream, ten_seconds, stale_if_error=False)

@@ -120,6 +120,22 @@ async def test_stale_if_error_with_age(fake_upstreams: FakeUpstreams) -> None:
     await source.aclose()
 
 
+async def test_a_bad_quote_entry_is_served_stale_alone(fake_upstreams: FakeUpstreams) -> None:
+    source = build_source(fake_upstreams.settings(market_data_quote_ttl_s=0.05))
+    btc, eth = await source.quote("BTC"), await source.quote("ETH")
+    await asyncio.sleep(0.06)
+    fake_upstreams.enqueue("simple_price", Reply(body={"bitcoin": {"usd": None}, **_fresh_eth()}))
+    stale_btc, fresh_eth = await source.quote("btc"), await source.quote("eth")
+    assert stale_btc.stale and stale_btc.price == btc.price and stale_btc.age_seconds >= 0.05
+    assert not fresh_eth.stale and fresh_eth.price == 1234.5 != eth.price
+    assert fake_upstreams.count("simple_price") == 2
+    await source.aclose()
+
+
+def _fresh_eth() -> dict:
+    return {"ethereum": {"usd": 1234.5, "usd_24h_change": 1.0, "last_updated_at": 1}}
+
+
 async def test_malformed_quote_entry_is_a_typed_error(
     live: MarketDataSource, fake_upstreams: FakeUpstreams
 ) -> None:
