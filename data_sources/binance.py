@@ -55,8 +55,11 @@ class BinanceClient:
         end_ms: int | None = None
         while wanted > 0:
             size = min(wanted, MAX_LIMIT)
-            params: dict[str, Any] = {"symbol": asset.binance_pair, "interval": interval}
-            params["limit"] = size
+            params: dict[str, Any] = {
+                "symbol": asset.binance_pair,
+                "interval": interval,
+                "limit": size,
+            }
             if end_ms is not None:
                 params["endTime"] = end_ms
             rows = _parse_klines(
@@ -85,18 +88,6 @@ def _parse_klines(payload: Any) -> list[tuple]:
     if not isinstance(payload, list):
         raise MalformedDataError("binance: klines payload is not a list", upstream=NAME)
     try:
-        return [
-            (
-                int(r[0]),
-                float(r[1]),
-                float(r[2]),
-                float(r[3]),
-                float(r[4]),
-                float(r[5]),
-                int(r[6]),
-                float(r[7]),
-            )
-            for r in payload
-        ]
+        return [(int(r[0]), *map(float, r[1:6]), int(r[6]), float(r[7])) for r in payload]
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise MalformedDataError(f"binance: malformed kline row: {exc}", upstream=NAME) from exc

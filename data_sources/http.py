@@ -117,12 +117,9 @@ class UpstreamClient:
             reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(path, params, weight)
+            return await retrying(self._attempt, path, params, weight)
         except _RetryableError as exc:
             raise exc.error from exc.__cause__
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, path: str, params: dict[str, Any] | None, weight: float) -> Any:
         await self._wait_while_blocked()
@@ -144,21 +141,8 @@ class UpstreamClient:
 
     def _decode(self, response: httpx.Response) -> Any:
         status = response.status_code
-        if status == 429 or status == 418:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            block = retry_after if retry_after is not None else 0.0
-            if status == 418:
-                block = retry_after if retry_after is not None else self._settings.market_data_ban_s
-            self._blocked_until = max(self._blocked_until, time.monotonic() + block)
-            error = UpstreamRateLimitedError(
-                f"{self.name}: HTTP {status} (rate limited"
-                + (f", retry after {retry_after:g}s)" if retry_after is not None else ")"),
-                upstream=self.name,
-                retry_after=retry_after if status == 429 else block,
-            )
-            if status == 418:
-                raise error
-            raise _RetryableError(error, retry_after)
+        if status in (418, 429):
+            raise self._rate_limited(response)
         if status >= 500:
             error = UpstreamUnavailableError(
                 f"{self.name}: HTTP {status}", upstream=self.name, status_code=status
@@ -177,6 +161,22 @@ class UpstreamClient:
             raise MalformedDataError(
                 f"{self.name}: invalid JSON from {response.url.path}: {exc}", upstream=self.name
             ) from exc
+
+    def _rate_limited(self, response: httpx.Response) -> Exception:
+        """The error for a 429 (retryable, after Retry-After) or a 418 (final, blocks us)."""
+        banned = response.status_code == 418
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if banned and retry_after is None:
+            retry_after = self._settings.market_data_ban_s
+        if retry_after is not None:
+            self._blocked_until = max(self._blocked_until, time.monotonic() + retry_after)
+        error = UpstreamRateLimitedError(
+            f"{self.name}: HTTP {response.status_code} (rate limited"
+            + (f", retry after {retry_after:g}s)" if retry_after is not None else ")"),
+            upstream=self.name,
+            retry_after=retry_after,
+        )
+        return error if banned else _RetryableError(error, retry_after)
 
     async def _wait_while_blocked(self) -> None:
         remaining = self._blocked_until - time.monotonic()

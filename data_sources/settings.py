@@ -43,7 +43,7 @@ class MarketDataSettings(BaseSettings):
     market_data_error_ttl_s: float = Field(5.0, ge=0)
     market_data_cache_size: int = Field(1024, ge=1)
 
-    market_data_timeout_s: float = Field(10.0, gt=0)
+    market_data_timeout_s: float = Field(5.0, gt=0)
     market_data_attempts: int = Field(3, ge=1)
     market_data_backoff_s: float = Field(0.5, ge=0)
     market_data_backoff_max_s: float = Field(8.0, ge=0)
