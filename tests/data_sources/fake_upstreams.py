@@ -8,6 +8,7 @@ answers it as the still-open kline, CoinGecko's live price is its close. Use fro
 
     with FakeUpstreams(ohlcv_dir) as fake:                      # or the `fake_upstreams` fixture
         source = build_source(fake.settings())                  # live source aimed at the fake
+        env = fake.env()                     # the same as env vars, for a service subprocess
         fake.enqueue("klines", Reply(status=429, headers={"Retry-After": "1"}))
         fake.always("simple_price", Reply(delay=0.2))           # every answer slow
         ...
@@ -135,8 +136,8 @@ class FakeUpstreams:
         """Value for BINANCE_BASE_URL."""
         return f"{self.url}/binance"
 
-    def settings(self, **overrides: Any) -> MarketDataSettings:
-        """Live settings aimed at this server, with test-sized timeouts and backoffs."""
+    def settings_values(self, **overrides: Any) -> dict[str, Any]:
+        """MarketDataSettings fields aimed at this server, with test-sized timeouts/backoffs."""
         values: dict[str, Any] = {
             "market_data_source": "live",
             "coingecko_base_url": self.coingecko_url,
@@ -150,7 +151,15 @@ class FakeUpstreams:
             "coingecko_calls_per_minute": 6000,
             "binance_weight_per_minute": 60000,
         }
-        return MarketDataSettings(_env_file=None, **(values | overrides))
+        return values | overrides
+
+    def settings(self, **overrides: Any) -> MarketDataSettings:
+        """Live settings aimed at this server (ignores `.env`)."""
+        return MarketDataSettings(_env_file=None, **self.settings_values(**overrides))
+
+    def env(self, **overrides: Any) -> dict[str, str]:
+        """The same as environment variables, e.g. for a service started in a subprocess."""
+        return {name.upper(): str(v) for name, v in self.settings_values(**overrides).items()}
 
     # --- knobs -----------------------------------------------------------------------------
     def enqueue(self, route: str, *replies: Reply) -> None:

@@ -151,3 +151,14 @@ async def test_history_shape(live: MarketDataSource) -> None:
     seed = history.to_seed_dict()
     assert len(seed["prices"]) == len(seed["volumes"]) == len(seed["marketCaps"]) == 49
     assert history.source == "coingecko" and not history.stale
+
+
+async def test_fake_env_configures_a_live_source(
+    fake_upstreams: FakeUpstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in fake_upstreams.env().items():
+        monkeypatch.setenv(name, value)
+    source = build_source()
+    assert (await source.quote("DOGE")).source == "coingecko"
+    assert fake_upstreams.count("simple_price") == 1
+    await source.aclose()
