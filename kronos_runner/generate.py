@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kronos_runner.layers import left_padding
 from kronos_runner.model import Kronos
 from kronos_runner.tokenizer import KronosTokenizer
 
@@ -63,28 +62,36 @@ def sample_tokens(
     return ids[:, 0]
 
 
+class Record:
+    """AttentionCache for a plain causal pass that keeps its keys/values (B, H, T, hd)."""
+
+    def __init__(self) -> None:
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        self.k, self.v = k, v
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
 class PrefixKV:
     """Keys/values of one attention layer: a per-series prefix shared by its S rows, plus
-    per-row generated positions. Called as an ``AttentionCache``: the first call records the
-    prefix (left-padded, causal); later calls append the new positions and attend."""
+    per-row generated positions. As an ``AttentionCache`` it appends the new positions and
+    attends; each query sees every real prefix token and generated positions up to its own."""
 
-    def __init__(self, valid: Tensor, samples: int, max_new: int) -> None:
-        self.valid = valid  # (N, P) real prefix tokens
+    def __init__(
+        self, prefix_k: list[Tensor], prefix_v: list[Tensor], samples: int, max_new: int
+    ) -> None:
+        """prefix_k/v: per series (1, H, P_b, hd), left-padded here to (N, H, P, hd)."""
+        self.prefix_k, self.valid = _left_pad([k[0].transpose(0, 1) for k in prefix_k])
+        self.prefix_v, _ = _left_pad([v[0].transpose(0, 1) for v in prefix_v])
+        self.prefix_k = self.prefix_k.transpose(1, 2)  # (N, H, P, hd)
+        self.prefix_v = self.prefix_v.transpose(1, 2)
         self.samples = samples
-        self.max_new = max_new
-        self.prefix_k: Tensor | None = None  # (N, H, P, hd)
-        self.prefix_v: Tensor | None = None
-        self.k: Tensor | None = None  # (N * S, H, max_new, hd)
-        self.v: Tensor | None = None
+        n, h, _, hd = self.prefix_k.shape
+        self.k = self.prefix_k.new_empty((n * samples, h, max_new, hd))
+        self.v = self.prefix_v.new_empty((n * samples, h, max_new, hd))
         self.length = 0
-
-    def set_prefix(self, k: Tensor, v: Tensor) -> None:
-        """Store prefix keys/values (N, H, P, hd) and allocate the per-row buffers."""
-        n, h, _, hd = k.shape
-        self.prefix_k, self.prefix_v = k, v
-        shape = (n * self.samples, h, self.max_new, hd)
-        self.k = k.new_empty(shape)
-        self.v = v.new_empty(shape)
 
     def append(self, k: Tensor, v: Tensor) -> None:
         """Append per-row keys/values (R, H, T, hd)."""
@@ -94,10 +101,7 @@ class PrefixKV:
         self.length += t
 
     def attend(self, q: Tensor) -> Tensor:
-        """q (R, H, Tq, hd), the last Tq appended positions -> (R, H, Tq, hd).
-
-        Each query sees every real prefix token and the generated positions up to its own.
-        """
+        """q (R, H, Tq, hd) of the last Tq appended positions -> (R, H, Tq, hd)."""
         rows, heads, tq, hd = q.shape
         n, p = self.valid.shape
         s, t = self.samples, self.length
@@ -113,16 +117,12 @@ class PrefixKV:
             allowed = torch.ones(tq, t, dtype=torch.bool, device=q.device).tril(t - tq)
             scores_g = scores_g.masked_fill(~allowed, -math.inf)
         weights = torch.cat([scores_p, scores_g], dim=-1).float().softmax(dim=-1).to(q.dtype)
-        w_p = weights[..., :p].reshape(n, s, heads, tq, p).transpose(1, 2)
+        w_p = weights[..., :p].reshape(rows // s, s, heads, tq, p).transpose(1, 2)
         out_p = w_p.reshape(n, heads, s * tq, p) @ self.prefix_v  # (N, H, S*Tq, hd)
         out_p = out_p.reshape(n, heads, s, tq, hd).transpose(1, 2).reshape(rows, heads, tq, hd)
         return out_p + weights[..., p:] @ v
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        if self.prefix_k is None:
-            self.set_prefix(k, v)
-            _, mask = left_padding(self.valid)
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         self.append(k, v)
         return self.attend(q)
 
@@ -140,10 +140,13 @@ def _left_pad(seqs: list[Tensor], fill: float = 0) -> tuple[Tensor, Tensor]:
 
 
 def encode_contexts(tokenizer: KronosTokenizer, xs: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
-    """Tokenise each whole context (half mode) in one left-padded batch -> [(s1, s2) (n,)]."""
-    x, valid = _left_pad(xs)
-    s1, s2 = tokenizer.encode(x.to(tokenizer.embed.weight.dtype), half=True, valid=valid)
-    return [(s1[i][valid[i]], s2[i][valid[i]]) for i in range(len(xs))]
+    """Tokenise each whole context (half mode), one series at a time -> [(s1, s2) (n,)]."""
+    dtype = tokenizer.embed.weight.dtype
+    out = []
+    for x in xs:
+        s1, s2 = tokenizer.encode(x[None].to(dtype), half=True)
+        out.append((s1[0], s2[0]))
+    return out
 
 
 def _uniforms(requests: list[SeriesRequest], samples: int, steps: int) -> Tensor:
@@ -261,26 +264,31 @@ class _CachedStepper:
 
     def __init__(self, model: Kronos, batch: _Batch, steps: int, max_context: int) -> None:
         self.model, self.batch = model, batch
+        self.dep = model.dep_layer.cross_attn
         samples = batch.samples
         lengths = [s1.shape[0] for s1, _ in batch.ctx]
         self.window0 = [min(n, max_context) for n in lengths]  # prefix window per series
-        s1p, valid = _left_pad(
-            [s1[-w:] for (s1, _), w in zip(batch.ctx, self.window0, strict=True)]
-        )
-        s2p, _ = _left_pad([s2[-w:] for (_, s2), w in zip(batch.ctx, self.window0, strict=True)])
-        stamp_p, _ = _left_pad(
-            [st[n - w : n] for st, n, w in zip(batch.stamps, lengths, self.window0, strict=True)]
-        )
-        positions, mask = left_padding(valid)
-        self.caches = [PrefixKV(valid, samples, steps) for _ in model.transformer]
-        h = model.hidden(s1p, s2p, stamp_p, positions, mask, self.caches)  # (N, P, d)
-        self.dep = model.dep_layer.cross_attn
-        self.dep_cache = PrefixKV(valid, samples, steps)
-        self.dep_cache.set_prefix(
-            self._dep_heads(self.dep.k_proj, h), self._dep_heads(self.dep.v_proj, h)
-        )
-        self.h_last = h[:, -1].repeat_interleave(samples, dim=0)  # (R, d)
-        self.positions0 = torch.tensor(self.window0, device=h.device).repeat_interleave(samples)
+        # Prefill each series' window alone (no padding), keeping every layer's keys/values.
+        records = [[Record() for _ in model.transformer] for _ in batch.ctx]
+        dep_k, dep_v, h_last = [], [], []
+        for (s1, s2), stamp, n, w, rec in zip(
+            batch.ctx, batch.stamps, lengths, self.window0, records, strict=True
+        ):
+            positions = torch.arange(w, device=s1.device)
+            h = model.hidden(
+                s1[None, -w:], s2[None, -w:], stamp[None, n - w : n], positions, None, rec
+            )
+            dep_k.append(self._dep_heads(self.dep.k_proj, h))
+            dep_v.append(self._dep_heads(self.dep.v_proj, h))
+            h_last.append(h[0, -1])
+        self.caches = [
+            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
+            for i in range(len(model.transformer))
+        ]
+        self.dep_cache = PrefixKV(dep_k, dep_v, samples, steps)
+        self.h_last = torch.stack(h_last).repeat_interleave(samples, dim=0)  # (R, d)
+        device = self.h_last.device
+        self.positions0 = torch.tensor(self.window0, device=device).repeat_interleave(samples)
         future = [st[n : n + steps] for st, n in zip(batch.stamps, lengths, strict=True)]
         self.future_stamps = torch.stack(future).repeat_interleave(samples, dim=0)  # (R, steps, 5)
 
@@ -326,19 +334,19 @@ def decode_paths(
     if use_cache:
         # The context part of each decoded window is shared by a series' rows: decode it
         # once with recorded keys/values, then all generated tokens of every row in one pass.
-        prefixes = [
-            (
-                s1[max(0, s1.shape[0] + hz - max_context) :],
-                s2[max(0, s1.shape[0] + hz - max_context) :],
-            )
-            for (s1, s2), hz in zip(ctx, horizons, strict=True)
+        records, prefix_lengths = [], []
+        for (s1, s2), hz in zip(ctx, horizons, strict=True):
+            start = max(0, s1.shape[0] + hz - max_context)
+            prefix_lengths.append(s1.shape[0] - start)
+            rec = [Record() for _ in tokenizer.decoder]
+            tokenizer.decode((s1[None, start:], s2[None, start:]), half=True, caches=rec)
+            records.append(rec)
+        caches = [
+            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
+            for i in range(len(tokenizer.decoder))
         ]
-        p1, valid = _left_pad([p[0] for p in prefixes])
-        p2, _ = _left_pad([p[1] for p in prefixes])
-        caches = [PrefixKV(valid, samples, steps) for _ in tokenizer.decoder]
-        tokenizer.decode((p1, p2), half=True, valid=valid, caches=caches)
-        lengths = valid.sum(dim=1).repeat_interleave(samples)
-        positions = lengths[:, None] + torch.arange(steps, device=lengths.device)[None]
+        lengths = torch.tensor(prefix_lengths, device=gen_s1.device).repeat_interleave(samples)
+        positions = lengths[:, None] + torch.arange(steps, device=gen_s1.device)[None]
         out = tokenizer.decode(
             (gen_s1, gen_s2), half=True, positions=positions, caches=caches
         )  # (R, steps, d_in)
