@@ -518,6 +518,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16, help="series per predict call")
     p.add_argument(
+        "--trend-threshold",
+        type=float,
+        default=0.005,
+        help="the service's TREND_THRESHOLD, for the confidence check (negative: skip it)",
+    )
+    p.add_argument(
         "--report-steps", type=lambda s: [int(x) for x in _csv_list(s)], default=[1, 6, 24]
     )
     p.add_argument("--plot-window", type=int, default=-1, help="index of the fan-chart window")
@@ -546,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         samples=args.samples,
         seed=args.seed,
         batch_size=args.batch_size,
-        trend_threshold=args.trend_threshold,
+        trend_threshold=args.trend_threshold if args.trend_threshold >= 0 else None,
     )
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config["seconds_total"] = round(time.perf_counter() - began, 1)

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 from kronos_runner import Kronos, KronosTokenizer
 from kronos_runner.candles import load_candle_dir
+from kronos_runner.pipeline import CLIP, EPS, _features, time_features
 
-CLIP = 5.0
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
 SMALL_TOKENIZER = {
     "d_in": 6, "d_model": 64, "n_heads": 4, "ff_dim": 128, "n_enc_layers": 3,
@@ -50,7 +50,7 @@ STAGES = ("tokenizer", "predictor")
 
 @dataclass
 class Windows:
-    """Training windows over several symbols: features (T, 6), stamps (T, 5) and starts."""
+    """Training windows over several symbols: features (T, 6), time stamps (T, 5), starts."""
 
     features: list[np.ndarray]
     stamps: list[np.ndarray]
@@ -64,34 +64,13 @@ class Windows:
     def batch(
         self, rows: np.ndarray | Sequence[int], device: torch.device
     ) -> tuple[Tensor, Tensor]:
-        """Normalised, clipped windows (B, L, 6) float32 and their stamps (B, L, 5) int64."""
+        """Normalised, clipped windows (B, L, 6) and their time stamps (B, L, 5)."""
         x = np.stack([self.features[s][i : i + self.length] for s, i in self.starts[rows]])
         stamp = np.stack([self.stamps[s][i : i + self.length] for s, i in self.starts[rows]])
         past = x[:, : self.lookback]
-        x = (x - past.mean(axis=1, keepdims=True)) / (past.std(axis=1, keepdims=True) + 1e-5)
+        x = (x - past.mean(axis=1, keepdims=True)) / (past.std(axis=1, keepdims=True) + EPS)
         x = np.clip(x, -CLIP, CLIP)
         return torch.from_numpy(x).to(device), torch.from_numpy(stamp).to(device)
-
-
-def candle_features(df: pd.DataFrame) -> np.ndarray:
-    """(T, 6) float32 in FEATURES order, with the reference's volume/amount rules."""
-    prices = df[["open", "high", "low", "close"]].to_numpy(dtype=np.float32)
-    if "volume" not in df:
-        volume = amount = np.zeros(len(df), np.float32)
-    else:
-        volume = df["volume"].to_numpy(dtype=np.float32)
-        amount = (
-            df["amount"].to_numpy(dtype=np.float32)
-            if "amount" in df
-            else volume * prices.mean(axis=1)
-        )
-    return np.column_stack([prices, volume, amount])
-
-
-def time_stamps(timestamps: pd.Series) -> np.ndarray:
-    """(T, 5) int64: minute, hour, weekday (Monday 0), day of month, month."""
-    ts = pd.DatetimeIndex(timestamps)
-    return np.column_stack([ts.minute, ts.hour, ts.day_of_week, ts.day, ts.month]).astype(np.int64)
 
 
 def make_windows(
@@ -105,12 +84,12 @@ def make_windows(
     """Every ``stride``-th window of ``lookback + horizon + 1`` candles lying in [begin, end)."""
     length = lookback + horizon + 1
     features, stamps, starts = [], [], []
-    for k, df in enumerate(frames.values()):
+    for k, (symbol, df) in enumerate(frames.items()):
         ts = df["timestamp"]
         first = 0 if begin is None else int(np.searchsorted(ts, begin))
         stop = len(df) if end is None else int(np.searchsorted(ts, end))
-        features.append(candle_features(df))
-        stamps.append(time_stamps(ts))
+        features.append(_features(df, symbol))
+        stamps.append(time_features(pd.DatetimeIndex(ts)))
         starts += [(k, i) for i in range(first, stop - length + 1, stride)]
     return Windows(
         features, stamps, np.array(starts, dtype=np.int64).reshape(-1, 2), length, lookback
