@@ -315,6 +315,8 @@ def run_backtest(
                 levels,
                 metadata={
                     "forecaster": name,
+                    "samples": samples,
+                    "lookback": lookback,
                     "first_origin": str(calib[0].origin),
                     "calibrate_until": str(calibrate_until),
                 },

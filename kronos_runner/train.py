@@ -41,7 +41,7 @@ SMALL_TOKENIZER = {
     "group_size": 4,
 }  # fmt: skip
 SMALL_MODEL = {
-    "s1_bits": 8, "s2_bits": 8, "n_layers": 4, "d_model": 128, "n_heads": 4, "ff_dim": 256,
+    "s1_bits": 8, "s2_bits": 8, "n_layers": 3, "d_model": 96, "n_heads": 4, "ff_dim": 192,
     "ffn_dropout_p": 0.1, "attn_dropout_p": 0.0, "resid_dropout_p": 0.1,
     "token_dropout_p": 0.0, "learn_te": True,
 }  # fmt: skip

@@ -25,7 +25,7 @@ def _args(ohlcv_dir: Path, out: Path, *extra: str) -> list[str]:
         "--horizon", "8", "--tokenizer-steps", "24", "--predictor-steps", "24",
         "--batch-size", "8", "--eval-every", "8", "--save-every", "8", "--val-windows", "16",
         "--tokenizer-config", json.dumps(TINY_TOKENIZER), "--model-config", json.dumps(TINY_MODEL),
-        "--device", "cpu", "--seed", "3", "--out", str(out), *extra,
+        "--device", "cpu", "--threads", "1", "--seed", "3", "--out", str(out), *extra,
     ]  # fmt: skip
 
 
