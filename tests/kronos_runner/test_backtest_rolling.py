@@ -95,7 +95,7 @@ def test_cli_on_shared_candles(ohlcv_dir: Path, tmp_path: Path) -> None:
     main(
         ["--data", str(ohlcv_dir), "--symbols", "BTC,DOT", "--forecasters", "naive,drift",
          "--start", "2025-12-01", "--calibrate-until", "2025-12-20", "--stride", "12",
-         "--lookback", "128", "--samples", "30", "--out", str(tmp_path)]
+         "--lookback", "128", "--samples", "30", "--trend-threshold", "-1", "--out", str(tmp_path)]
     )  # fmt: skip
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert {r["step"] for r in report["summary"]} == {1, 6, 24}
