@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from kronos_runner import Kronos, KronosTokenizer
 from kronos_runner.candles import load_candle_dir
-from kronos_runner.pipeline import CLIP, EPS, _features, time_features
+from kronos_runner.pipeline import CLIP, EPS, _features, resolve_device, time_features
 
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
 SMALL_TOKENIZER = {
@@ -187,7 +187,8 @@ def train_stage(
     validate = val is not None and len(val) > 0
     step, best, history = 0, math.inf, []
     if resume and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
+        # On the CPU: RNG states must stay CPU tensors; the loads below move the rest.
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -233,11 +234,10 @@ def train_stage(
         nn.utils.clip_grad_norm_(module.parameters(), settings.grad_clip)
         optimizer.step()
         scheduler.step()
-        step, running, seen = step + 1, running + loss.item(), seen + 1
+        value = loss.item()
+        step, running, seen = step + 1, running + value, seen + 1
         bar.update(1)
-        bar.set_postfix(
-            loss=f"{loss.item():.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()}
-        )
+        bar.set_postfix(loss=f"{value:.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()})
         if step % settings.eval_every == 0 or step == settings.steps:
             record = {
                 "step": step,
@@ -265,12 +265,6 @@ def _config(text: str | None, default: dict[str, Any]) -> dict[str, Any]:
     if not text:
         return dict(default)
     return default | json.loads(Path(text).read_text() if Path(text).is_file() else text)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _timestamp(text: str | None) -> pd.Timestamp | None:
@@ -357,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(args.seed)  # module initialisation
     args.out.mkdir(parents=True, exist_ok=True)
     frames = load_candle_dir(args.data, args.interval, args.symbols)
