@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from kronos_runner import FEATURES, Forecast
+from kronos_runner import FEATURES, Forecast, KronosPipeline
 from kronos_runner.calibration import BandCalibration
 from kronos_runner.candles import load_candle_dir
 from kronos_runner.metrics import (
@@ -34,6 +34,7 @@ from kronos_runner.metrics import (
     crps_from_samples,
     direction_hits,
 )
+from kronos_runner.pipeline import _future_timestamps
 
 CLOSE = FEATURES.index("close")
 LEVELS = (0.8, 0.9)
@@ -48,9 +49,8 @@ class Forecaster(Protocol):
 
 
 def _future_index(df: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
-    """The ``horizon`` timestamps after the last candle, at the series' last spacing."""
-    ts = pd.DatetimeIndex(df["timestamp"])
-    return pd.date_range(ts[-1] + (ts[-1] - ts[-2]), periods=horizon, freq=ts[-1] - ts[-2])
+    """The ``horizon`` timestamps after the last candle, at the series' regular spacing."""
+    return _future_timestamps(pd.DatetimeIndex(df["timestamp"]), horizon, None, "series")
 
 
 def _last_features(df: pd.DataFrame) -> np.ndarray:
@@ -103,7 +103,7 @@ class Drift:
 class KronosForecaster:
     """A :class:`KronosPipeline` behind the backtest protocol, with fixed sampling settings."""
 
-    pipeline: Any
+    pipeline: KronosPipeline
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.9
@@ -464,8 +464,6 @@ def build_forecasters(args: argparse.Namespace) -> dict[str, Forecaster]:
     forecasters: dict[str, Forecaster] = {}
     for name in args.forecasters:
         if name == "kronos":
-            from kronos_runner import KronosPipeline
-
             pipeline = KronosPipeline.from_pretrained(
                 args.model, args.tokenizer, device=args.device, max_context=args.max_context
             )
