@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from kronos_runner import KronosPipeline
+from kronos_runner.backtest import main as backtest_main
+from kronos_runner.calibration import BandCalibration
 from kronos_runner.candles import read_candles
 from kronos_runner.train import main
 
@@ -81,3 +83,22 @@ def test_fine_tuning_a_local_checkpoint(
         trained[1]["stages"]["predictor"]["best_val_loss"], rel=1e-5
     )
     assert (tmp_path / "model" / "config.json").exists()
+
+
+def test_backtest_of_the_trained_checkpoint(
+    trained: tuple[Path, dict], ohlcv_dir: Path, tmp_path: Path
+) -> None:
+    out, _ = trained
+    backtest_main(
+        ["--data", str(ohlcv_dir), "--symbols", "BTC", "--forecasters", "kronos,naive",
+         "--model", str(out / "model"), "--tokenizer", str(out / "tokenizer"), "--device", "cpu",
+         "--start", "2026-03-01", "--calibrate-until", "2026-03-20", "--stride", "48",
+         "--lookback", "32", "--horizon", "8", "--samples", "4", "--report-steps", "1,8",
+         "--trend-threshold", "-1", "--out", str(tmp_path)]
+    )  # fmt: skip
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    kronos = [r for r in report["summary"] if r["forecaster"] == "kronos"]
+    assert [r["step"] for r in kronos] == [1, 8]
+    assert all(0 <= r["cov80_cal"] <= 1 and r["crps"] > 0 for r in kronos)
+    calibration = BandCalibration.load(tmp_path / "calibration_kronos.json")
+    assert calibration.levels == (0.8, 0.9) and calibration.horizon == 8
