@@ -83,7 +83,9 @@ class BandCalibration:
             adjustments[float(level)] = scores[rank - 1]
         return cls(adjustments, feature=feature, n_windows=n, metadata=dict(metadata or {}))
 
-    def adjust(self, low: np.ndarray, high: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
+    def adjust(
+        self, low: np.ndarray, high: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Widen/narrow raw bands (..., horizon) of the stated ``level``."""
         if level not in self.adjustments:
             raise ValueError(f"no calibration for level {level}; fitted levels: {self.levels}")
