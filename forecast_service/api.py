@@ -3,8 +3,6 @@
 Routes reach the engine through `app.state.engine`, which the service sets when it starts.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request

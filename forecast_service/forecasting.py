@@ -300,7 +300,7 @@ class ForecastEngine:
                 continue
             symbol, candles, quote = result
             last = pd.Timestamp(candles["timestamp"].iloc[-1])
-            key = self._key(symbol, int(last.as_unit("ms").value), horizon, samples, seed)
+            key = self._key(symbol, last.value // 1_000_000, horizon, samples, seed)
             keyed[key] = (candles, quote)
             wanted.append((index, key))
 

@@ -7,6 +7,7 @@ its own result or error, so one bad item never fails its neighbours.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 
@@ -96,3 +97,18 @@ class RunnerCore:
             logger.warning("runner item failed (%s): %s", kind, exc)
             return [RunnerResult.failure(kind, f"{type(exc).__name__}: {exc}")]
         return [RunnerResult.from_forecast(forecast) for forecast in forecasts]
+
+
+class LocalRunnerClient:
+    """The engine's `RunnerClient` over an in-process `RunnerCore` (no BentoML, no batching)."""
+
+    def __init__(self, core: RunnerCore) -> None:
+        self.core = core
+
+    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+        """Run the batch in a worker thread."""
+        return await asyncio.to_thread(self.core.forecast, items)
+
+    async def status(self) -> RunnerStatus:
+        """The core's model state."""
+        return self.core.status()
