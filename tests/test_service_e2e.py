@@ -7,12 +7,7 @@ checkpoint, and one whose model path is broken (fallback) with a data directory 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,74 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from forecast_service.local_server import bentoml_server
+
 pytestmark = pytest.mark.e2e
 
 ORIGIN = "http://frontend.example"
-START_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(env: dict[str, str], log: Path, repo: Path) -> Iterator[str]:
-    """Start `bentoml serve` with `env`, wait until /readyz and /health answer, yield its URL."""
-    port = free_port()
-    full_env = {
-        **os.environ,
-        "BENTOML_DO_NOT_TRACK": "true",
-        "HF_HUB_OFFLINE": "1",
-        "DEVICE": "cpu",
-        **env,
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "service:ApiService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=repo,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"bentoml serve exited {process.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 and (
-                    httpx.get(f"{url}/health", timeout=5).status_code == 200
-                ):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    """One server for a module's tests (files source, cpu)."""
+    with bentoml_server({"DEVICE": "cpu", **env}, cwd=repo, log=log) as url:
         yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @pytest.fixture(scope="module")
