@@ -181,9 +181,9 @@ class ForecastResponse(BaseModel):
 class HistoryData(BaseModel):
     """The seed's `data` object: `[[ms, value], ...]` series."""
 
-    prices: list[list[float]]
-    volumes: list[list[float]]
-    marketCaps: list[list[float]]
+    prices: list[tuple[int, float]]
+    volumes: list[tuple[int, float]]
+    marketCaps: list[tuple[int, float]]
 
 
 class HistoryResponse(BaseModel):
