@@ -1,0 +1,135 @@
+"""Live source: CoinGecko quotes/history, Binance candles with a CoinGecko fallback, cached."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import replace
+
+import pandas as pd
+
+from .assets import Asset, AssetRegistry
+from .base import MarketDataSource, check_days, check_limit
+from .binance import BinanceClient
+from .cache import SingleFlightCache
+from .coingecko import CoinGeckoClient
+from .errors import TRANSIENT_ERRORS, MarketDataError, UnknownSymbolError
+from .models import History, Quote, interval_seconds
+from .settings import MarketDataSettings
+
+logger = logging.getLogger(__name__)
+
+
+class LiveSource(MarketDataSource):
+    """Market data from the live upstreams behind a single-flight, stale-if-error TTL cache.
+
+    Quotes of all registered assets are fetched in one `/simple/price` call. Candles come from
+    Binance; when Binance fails or lacks the pair they are derived from CoinGecko charts
+    (`df.attrs["source"] == "coingecko"`). Cached candles stay fresh until the next candle
+    closes.
+    """
+
+    name = "live"
+
+    def __init__(
+        self,
+        settings: MarketDataSettings,
+        assets: AssetRegistry,
+        *,
+        coingecko: CoinGeckoClient | None = None,
+        binance: BinanceClient | None = None,
+    ) -> None:
+        self.assets = assets
+        self._settings = settings
+        self._coingecko = coingecko or CoinGeckoClient(settings)
+        self._binance = binance or BinanceClient(settings)
+        self._cache = SingleFlightCache(
+            maxsize=settings.market_data_cache_size,
+            max_stale_s=settings.market_data_max_stale_s,
+            error_ttl_s=settings.market_data_error_ttl_s,
+        )
+
+    async def aclose(self) -> None:
+        """Close both connection pools."""
+        await self._coingecko.aclose()
+        await self._binance.aclose()
+
+    async def quote(self, symbol: str) -> Quote:
+        """The CoinGecko quote of `symbol`.
+
+        One `/simple/price` call fetches every registered asset (cached for the quote TTL,
+        without stale fallback); each symbol then has its own entry, so a symbol whose part of
+        the answer is bad is served stale on its own.
+        """
+        asset = self.assets.get(symbol)
+        ttl = self._settings.market_data_quote_ttl_s
+        cached = await self._cache.get(
+            ("quote", asset.symbol),
+            lambda: self._quote_from_batch(asset),
+            ttl=lambda item: ttl - item[1],
+        )
+        quote, batch_age = cached.value
+        return replace(quote, stale=cached.stale, age_seconds=cached.age_seconds + batch_age)
+
+    async def _quote_from_batch(self, asset: Asset) -> tuple[Quote, float]:
+        """`asset`'s quote from the shared batch, with the batch's age."""
+        batch = await self._cache.get(
+            ("quotes",),
+            lambda: self._coingecko.quotes(self.assets.all()),
+            ttl=lambda _: self._settings.market_data_quote_ttl_s,
+            stale_if_error=False,
+        )
+        result = batch.value.get(asset.symbol)
+        if result is None:
+            raise UnknownSymbolError(f"no quote for {asset.symbol}")
+        if isinstance(result, MarketDataError):
+            raise copy.copy(result)
+        return result, batch.age_seconds
+
+    async def history(self, symbol: str, days: int) -> History:
+        """CoinGecko market chart of `symbol` over `days` (cached for the history TTL)."""
+        asset = self.assets.get(symbol)
+        check_days(days)
+        cached = await self._cache.get(
+            ("history", asset.symbol, days),
+            lambda: self._coingecko.history(asset, days),
+            ttl=lambda _: self._settings.market_data_history_ttl_s,
+        )
+        return replace(cached.value, stale=cached.stale, age_seconds=cached.age_seconds)
+
+    async def candles(self, symbol: str, interval: str = "1h", limit: int = 500) -> pd.DataFrame:
+        """The last `limit` closed candles (Binance, else derived from CoinGecko)."""
+        asset = self.assets.get(symbol)
+        step = interval_seconds(interval)
+        check_limit(limit)
+        cached = await self._cache.get(
+            ("candles", asset.symbol, interval, limit),
+            lambda: self._fetch_candles(asset, interval, limit),
+            ttl=lambda frame: seconds_until_next_close(frame, step),
+        )
+        frame = cached.value.copy()
+        frame.attrs.update(stale=cached.stale, age_seconds=cached.age_seconds)
+        return frame
+
+    async def _fetch_candles(self, asset: Asset, interval: str, limit: int) -> pd.DataFrame:
+        try:
+            return await self._binance.candles(asset, interval, limit)
+        except (*TRANSIENT_ERRORS, UnknownSymbolError) as binance_error:
+            logger.warning(
+                "binance candles for %s failed (%s); trying coingecko", asset.symbol, binance_error
+            )
+            try:
+                return await self._coingecko.candles(asset, interval, limit)
+            except MarketDataError as coingecko_error:
+                errors = (binance_error, coingecko_error)
+                transient = [e for e in errors if isinstance(e, TRANSIENT_ERRORS)]
+                raise (transient[0] if transient else coingecko_error) from coingecko_error
+
+
+def seconds_until_next_close(frame: pd.DataFrame, step_s: int, now: float | None = None) -> float:
+    """Seconds until the candle after the last one in `frame` closes (at least a minute or a
+    candle, whichever is shorter, so lagging data is not refetched in a tight loop)."""
+    now = time.time() if now is None else now
+    next_close = frame["timestamp"].iloc[-1].timestamp() + 2 * step_s
+    return max(next_close - now, min(60.0, step_s))

@@ -1,0 +1,410 @@
+"""All sampling and KV-cache logic: autoregressive token generation and path decoding.
+
+Rows are laid out series-major: row r = series r // S, sample path r % S (S paths per series).
+Cached mode encodes each series' context window once (left padded across series), keeps its
+keys/values once per series (``PrefixKV.prefix_*``, shared by all its paths) and only the
+generated tokens per row (``PrefixKV.k/v``). Once a series' window slides past ``max_context``
+its positions restart at 0, so its rows are recomputed in full, as the reference does.
+``use_cache=False`` recomputes every window in full at every step (the reference procedure).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from kronos_runner.model import Kronos
+from kronos_runner.tokenizer import KronosTokenizer
+
+
+@dataclass
+class SeriesRequest:
+    """One series to forecast: normalised candles, time features, horizon and seed."""
+
+    x: Tensor  # (n, d_in) normalised, clipped
+    stamp: Tensor  # (n + horizon, 5) time features of the context then the future
+    horizon: int
+    seed: int
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Upstream filtering: top_k > 0 keeps the k largest (ties kept) and skips top-p; else
+    top_p < 1 keeps, in descending order, each token whose preceding cumulative probability
+    is <= top_p (so at least one). Removed logits become -inf."""
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        return logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
+        remove_sorted[..., 1:] = cumulative[..., :-1] > top_p
+        remove = remove_sorted.scatter(-1, order, remove_sorted)
+        return logits.masked_fill(remove, -math.inf)
+    return logits
+
+
+def sample_tokens(
+    logits: Tensor, uniforms: Tensor, temperature: float, top_k: int, top_p: float
+) -> Tensor:
+    """Draw one token per row by inverse CDF: logits (R, V), uniforms (R,) in [0, 1) -> (R,)."""
+    probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(dim=-1)
+    cdf = probs.cumsum(dim=-1)
+    target = uniforms.to(cdf.device, cdf.dtype)[:, None] * cdf[:, -1:]
+    ids = torch.searchsorted(cdf, target, right=True).clamp_max(probs.shape[-1] - 1)
+    # Rounding can push the draw past the last token with probability > 0: step back to it.
+    last_kept = probs.shape[-1] - 1 - (probs > 0).flip(-1).int().argmax(dim=-1, keepdim=True)
+    ids = torch.where(probs.gather(-1, ids) > 0, ids, last_kept)
+    return ids[:, 0]
+
+
+class Record:
+    """AttentionCache for a plain causal pass that keeps its keys/values (B, H, T, hd)."""
+
+    def __init__(self) -> None:
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        self.k, self.v = k, v
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+class PrefixKV:
+    """Keys/values of one attention layer: a per-series prefix shared by its S rows, plus
+    per-row generated positions. As an ``AttentionCache`` it appends the new positions and
+    attends; each query sees every real prefix token and generated positions up to its own."""
+
+    def __init__(
+        self, prefix_k: list[Tensor], prefix_v: list[Tensor], samples: int, max_new: int
+    ) -> None:
+        """prefix_k/v: per series (1, H, P_b, hd), left-padded here to (N, H, P, hd)."""
+        self.prefix_k, self.valid = _left_pad([k[0].transpose(0, 1) for k in prefix_k])
+        self.prefix_v, _ = _left_pad([v[0].transpose(0, 1) for v in prefix_v])
+        self.prefix_k = self.prefix_k.transpose(1, 2)  # (N, H, P, hd)
+        self.prefix_v = self.prefix_v.transpose(1, 2)
+        self.samples = samples
+        n, h, _, hd = self.prefix_k.shape
+        self.k = self.prefix_k.new_empty((n * samples, h, max_new, hd))
+        self.v = self.prefix_v.new_empty((n * samples, h, max_new, hd))
+        self.length = 0
+
+    def append(self, k: Tensor, v: Tensor) -> None:
+        """Append per-row keys/values (R, H, T, hd)."""
+        t = k.shape[2]
+        self.k[:, :, self.length : self.length + t] = k
+        self.v[:, :, self.length : self.length + t] = v
+        self.length += t
+
+    def attend(self, q: Tensor) -> Tensor:
+        """q (R, H, Tq, hd) of the last Tq appended positions -> (R, H, Tq, hd)."""
+        rows, heads, tq, hd = q.shape
+        n, p = self.valid.shape
+        s, t = self.samples, self.length
+        scale = 1.0 / math.sqrt(hd)
+        # Prefix scores, one matmul per series for all its rows: (N, H, S*Tq, P).
+        q_series = q.reshape(n, s, heads, tq, hd).transpose(1, 2).reshape(n, heads, s * tq, hd)
+        scores_p = (q_series @ self.prefix_k.transpose(-1, -2)) * scale
+        scores_p = scores_p.masked_fill(~self.valid[:, None, None, :], -math.inf)
+        scores_p = scores_p.reshape(n, heads, s, tq, p).transpose(1, 2).reshape(rows, heads, tq, p)
+        k, v = self.k[:, :, :t], self.v[:, :, :t]
+        scores_g = (q @ k.transpose(-1, -2)) * scale  # (R, H, Tq, t)
+        if tq > 1:
+            allowed = torch.ones(tq, t, dtype=torch.bool, device=q.device).tril(t - tq)
+            scores_g = scores_g.masked_fill(~allowed, -math.inf)
+        weights = torch.cat([scores_p, scores_g], dim=-1).float().softmax(dim=-1).to(q.dtype)
+        w_p = weights[..., :p].reshape(rows // s, s, heads, tq, p).transpose(1, 2)
+        out_p = w_p.reshape(n, heads, s * tq, p) @ self.prefix_v  # (N, H, S*Tq, hd)
+        out_p = out_p.reshape(n, heads, s, tq, hd).transpose(1, 2).reshape(rows, heads, tq, hd)
+        return out_p + weights[..., p:] @ v
+
+    def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        self.append(k, v)
+        return self.attend(q)
+
+
+def _left_pad(seqs: list[Tensor], fill: float = 0) -> tuple[Tensor, Tensor]:
+    """Stack (T_i, ...) tensors left-padded to max T -> (batch (B, T, ...), valid (B, T))."""
+    t = max(x.shape[0] for x in seqs)
+    out = seqs[0].new_full((len(seqs), t, *seqs[0].shape[1:]), fill)
+    valid = torch.zeros(len(seqs), t, dtype=torch.bool, device=seqs[0].device)
+    for i, x in enumerate(seqs):
+        if x.shape[0]:
+            out[i, t - x.shape[0] :] = x
+            valid[i, t - x.shape[0] :] = True
+    return out, valid
+
+
+def encode_contexts(tokenizer: KronosTokenizer, xs: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
+    """Tokenise each whole context (half mode), one series at a time -> [(s1, s2) (n,)]."""
+    dtype = tokenizer.embed.weight.dtype
+    out = []
+    for x in xs:
+        s1, s2 = tokenizer.encode(x[None].to(dtype), half=True)
+        out.append((s1[0], s2[0]))
+    return out
+
+
+def _uniforms(requests: list[SeriesRequest], samples: int, steps: int) -> Tensor:
+    """(R, steps, 2) uniforms; series b's come only from torch.Generator(seed_b) (on CPU)."""
+    out = torch.full((len(requests) * samples, steps, 2), 0.5)
+    for b, req in enumerate(requests):
+        gen = torch.Generator().manual_seed(req.seed)
+        out[b * samples : (b + 1) * samples, : req.horizon] = torch.rand(
+            (samples, req.horizon, 2), generator=gen
+        )
+    return out
+
+
+@dataclass
+class _Batch:
+    """Context tokens and stamps per series, generated tokens per row."""
+
+    ctx: list[tuple[Tensor, Tensor]]  # per series (s1, s2), (n,)
+    stamps: list[Tensor]  # per series (n + steps, 5), padded past the horizon
+    samples: int
+    gen_s1: Tensor  # (R, steps)
+    gen_s2: Tensor
+
+    def windows(self, rows: list[int], step: int, max_context: int) -> tuple[Tensor, ...]:
+        """Left-padded reference windows for ``rows`` before generating token ``step``:
+        the last max_context tokens of context + generated -> (s1, s2, stamp, valid)."""
+        s1s, s2s, stamps = [], [], []
+        for r in rows:
+            b = r // self.samples
+            s1 = torch.cat([self.ctx[b][0], self.gen_s1[r, :step]])[-max_context:]
+            s2 = torch.cat([self.ctx[b][1], self.gen_s2[r, :step]])[-max_context:]
+            end = self.ctx[b][0].shape[0] + step
+            s1s.append(s1)
+            s2s.append(s2)
+            stamps.append(self.stamps[b][end - s1.shape[0] : end])
+        s1, valid = _left_pad(s1s)
+        s2, _ = _left_pad(s2s)
+        stamp, _ = _left_pad(stamps)
+        return s1, s2, stamp, valid
+
+
+def _full_step_logits(
+    model: Kronos, batch: _Batch, rows: list[int], step: int, max_context: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Coarse logits (len(rows), V1) at the last position of each row's full window, plus
+    the window's context h and validity for the fine head."""
+    s1, s2, stamp, valid = batch.windows(rows, step, max_context)
+    logits, h = model.decode_s1(s1, s2, stamp, None if bool(valid.all()) else valid)
+    return logits[:, -1], h, valid
+
+
+def generate_tokens(
+    model: Kronos,
+    ctx: list[tuple[Tensor, Tensor]],
+    requests: list[SeriesRequest],
+    *,
+    samples: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    max_context: int,
+    use_cache: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Sample (coarse, fine) ids for every row -> two (R, max horizon) int64 tensors."""
+    device = model.norm.weight.device
+    steps = max(req.horizon for req in requests)
+    rows = len(requests) * samples
+    stamps = []
+    for req, (s1, _) in zip(requests, ctx, strict=True):
+        pad = s1.shape[0] + steps - req.stamp.shape[0]
+        stamps.append(torch.cat([req.stamp, req.stamp[-1:].expand(pad, -1)]).to(device))
+    batch = _Batch(
+        ctx=ctx,
+        stamps=stamps,
+        samples=samples,
+        gen_s1=torch.zeros(rows, steps, dtype=torch.long, device=device),
+        gen_s2=torch.zeros(rows, steps, dtype=torch.long, device=device),
+    )
+    uniforms = _uniforms(requests, samples, steps)
+    stepper = _CachedStepper(model, batch, steps, max_context) if use_cache else None
+    horizon = [req.horizon for req in requests for _ in range(samples)]
+    for i in range(steps):
+        if stepper is not None:
+            s1_logits = stepper.coarse_logits(i)
+            # Rows whose window slid past max_context: positions restart, recompute in full.
+            sliding = [
+                r
+                for r in range(rows)
+                if stepper.window0[r // samples] + i > max_context and i < horizon[r]
+            ]
+            if sliding:
+                logits_sl, h_sl, _ = _full_step_logits(model, batch, sliding, i, max_context)
+                s1_logits[sliding] = logits_sl
+        else:
+            s1_logits, h_all, valid_all = _full_step_logits(
+                model, batch, list(range(rows)), i, max_context
+            )
+        s1_next = sample_tokens(s1_logits, uniforms[:, i, 0], temperature, top_k, top_p)
+
+        if stepper is not None:
+            s2_logits = stepper.fine_logits(s1_next)
+            if sliding:
+                s2_logits[sliding] = model.decode_s2(h_sl, s1_next[sliding, None])[:, -1]
+        else:
+            valid = None if bool(valid_all.all()) else valid_all
+            s2_logits = model.decode_s2(h_all, s1_next[:, None], valid)[:, -1]
+        s2_next = sample_tokens(s2_logits, uniforms[:, i, 1], temperature, top_k, top_p)
+        batch.gen_s1[:, i] = s1_next
+        batch.gen_s2[:, i] = s2_next
+    return batch.gen_s1, batch.gen_s2
+
+
+class _CachedStepper:
+    """Incremental predictor state: prefill once per series, then one token per row and step."""
+
+    def __init__(self, model: Kronos, batch: _Batch, steps: int, max_context: int) -> None:
+        self.model, self.batch = model, batch
+        self.dep = model.dep_layer.cross_attn
+        samples = batch.samples
+        lengths = [s1.shape[0] for s1, _ in batch.ctx]
+        self.window0 = [min(n, max_context) for n in lengths]  # prefix window per series
+        # Prefill each series' window alone (no padding), keeping every layer's keys/values.
+        records = [[Record() for _ in model.transformer] for _ in batch.ctx]
+        dep_k, dep_v, h_last = [], [], []
+        for (s1, s2), stamp, n, w, rec in zip(
+            batch.ctx, batch.stamps, lengths, self.window0, records, strict=True
+        ):
+            positions = torch.arange(w, device=s1.device)
+            h = model.hidden(
+                s1[None, -w:], s2[None, -w:], stamp[None, n - w : n], positions, None, rec
+            )
+            dep_k.append(self._dep_heads(self.dep.k_proj, h))
+            dep_v.append(self._dep_heads(self.dep.v_proj, h))
+            h_last.append(h[0, -1])
+        self.caches = [
+            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
+            for i in range(len(model.transformer))
+        ]
+        self.dep_cache = PrefixKV(dep_k, dep_v, samples, steps)
+        self.h_last = torch.stack(h_last).repeat_interleave(samples, dim=0)  # (R, d)
+        device = self.h_last.device
+        self.positions0 = torch.tensor(self.window0, device=device).repeat_interleave(samples)
+        future = [st[n : n + steps] for st, n in zip(batch.stamps, lengths, strict=True)]
+        self.future_stamps = torch.stack(future).repeat_interleave(samples, dim=0)  # (R, steps, 5)
+
+    def _dep_heads(self, proj: torch.nn.Linear, h: Tensor) -> Tensor:
+        return self.dep.split_heads(proj(h))
+
+    def coarse_logits(self, step: int) -> Tensor:
+        """Feed the token generated at step-1 (if any) and return coarse logits (R, V1)."""
+        if step > 0:
+            s1 = self.batch.gen_s1[:, step - 1 : step]
+            s2 = self.batch.gen_s2[:, step - 1 : step]
+            positions = (self.positions0 + step - 1)[:, None]
+            stamp = self.future_stamps[:, step - 1 : step]
+            h_new = self.model.hidden(s1, s2, stamp, positions, None, self.caches)  # (R, 1, d)
+            self.dep_cache.append(
+                self._dep_heads(self.dep.k_proj, h_new), self._dep_heads(self.dep.v_proj, h_new)
+            )
+            self.h_last = h_new[:, 0]
+        return self.model.head.proj_s1(self.h_last)
+
+    def fine_logits(self, s1_next: Tensor) -> Tensor:
+        """Fine logits (R, V2) for the chosen coarse ids (R,) via the cached dependency layer."""
+        q = self.dep.split_heads(self.dep.q_proj(self.model.embedding.emb_s1(s1_next[:, None])))
+        a = self.dep.merge_heads(self.dep_cache.attend(q))[:, 0]
+        return self.model.head.proj_s2(self.model.dep_layer.norm(self.h_last + a))
+
+
+def decode_paths(
+    tokenizer: KronosTokenizer,
+    ctx: list[tuple[Tensor, Tensor]],
+    requests: list[SeriesRequest],
+    gen_s1: Tensor,
+    gen_s2: Tensor,
+    *,
+    samples: int,
+    max_context: int,
+    use_cache: bool = True,
+) -> list[Tensor]:
+    """Decode the last max_context tokens of context + generated per row and keep the
+    horizon's positions -> per series (S, horizon, d_in), normalised."""
+    horizons = [req.horizon for req in requests]
+    steps = gen_s1.shape[1]
+    if use_cache:
+        # The context part of each decoded window is shared by a series' rows: decode it
+        # once with recorded keys/values, then all generated tokens of every row in one pass.
+        records, prefix_lengths = [], []
+        for (s1, s2), hz in zip(ctx, horizons, strict=True):
+            start = max(0, s1.shape[0] + hz - max_context)
+            prefix_lengths.append(s1.shape[0] - start)
+            rec = [Record() for _ in tokenizer.decoder]
+            tokenizer.decode((s1[None, start:], s2[None, start:]), half=True, caches=rec)
+            records.append(rec)
+        caches = [
+            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
+            for i in range(len(tokenizer.decoder))
+        ]
+        lengths = torch.tensor(prefix_lengths, device=gen_s1.device).repeat_interleave(samples)
+        positions = lengths[:, None] + torch.arange(steps, device=gen_s1.device)[None]
+        out = tokenizer.decode(
+            (gen_s1, gen_s2), half=True, positions=positions, caches=caches
+        )  # (R, steps, d_in)
+        return [out[b * samples : (b + 1) * samples, : horizons[b]] for b in range(len(requests))]
+    windows_1, windows_2 = [], []
+    for r in range(gen_s1.shape[0]):
+        (s1, s2), hz = ctx[r // samples], horizons[r // samples]
+        windows_1.append(torch.cat([s1, gen_s1[r, :hz]])[-max_context:])
+        windows_2.append(torch.cat([s2, gen_s2[r, :hz]])[-max_context:])
+    w1, valid = _left_pad(windows_1)
+    w2, _ = _left_pad(windows_2)
+    # Left padding puts every row's window end at the last column.
+    out = tokenizer.decode((w1, w2), half=True, valid=None if bool(valid.all()) else valid)
+    return [
+        out[b * samples : (b + 1) * samples, out.shape[1] - horizons[b] :]
+        for b in range(len(requests))
+    ]
+
+
+@torch.inference_mode()
+def forecast(
+    model: Kronos,
+    tokenizer: KronosTokenizer,
+    requests: list[SeriesRequest],
+    *,
+    samples: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 0.9,
+    max_context: int = 512,
+    use_cache: bool = True,
+) -> list[Tensor]:
+    """Sample paths for every series -> per series (samples, horizon, d_in), normalised.
+
+    A series' paths depend only on its own request (its uniforms come from its own seed);
+    ``use_cache=False`` gives the same greedy output by full recomputation.
+    """
+    device = model.norm.weight.device
+    ctx = encode_contexts(tokenizer, [req.x.to(device) for req in requests])
+    gen_s1, gen_s2 = generate_tokens(
+        model,
+        ctx,
+        requests,
+        samples=samples,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        max_context=max_context,
+        use_cache=use_cache,
+    )
+    paths = decode_paths(
+        tokenizer,
+        ctx,
+        requests,
+        gen_s1,
+        gen_s2,
+        samples=samples,
+        max_context=max_context,
+        use_cache=use_cache,
+    )
+    return [p.float() for p in paths]

@@ -1,0 +1,88 @@
+"""Checkpoint I/O in the Hugging Face ``save_pretrained`` layout (config.json + model.safetensors).
+
+Hub ids go through huggingface_hub, so HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE apply;
+a local directory is read directly. Every key, shape and dtype is checked before loading.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file, save_file
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+M = TypeVar("M", bound="HubMixin")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the module (missing, unexpected or mismatched tensors)."""
+
+
+def resolve_file(repo_id_or_dir: str | Path, filename: str, revision: str | None = None) -> Path:
+    """Path of ``filename`` in a local directory, or downloaded (cached) from the hub."""
+    local = Path(repo_id_or_dir)
+    if local.is_dir():
+        path = local / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{filename} not found in {local}")
+        return path
+    return Path(hf_hub_download(str(repo_id_or_dir), filename, revision=revision))
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    """Raise CheckpointError naming the first missing/unexpected key or shape/dtype mismatch."""
+    missing = [k for k in expected if k not in found]
+    if missing:
+        raise CheckpointError(f"checkpoint is missing key {missing[0]!r} ({len(missing)} missing)")
+    unexpected = [k for k in found if k not in expected]
+    if unexpected:
+        raise CheckpointError(
+            f"checkpoint has unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected)"
+        )
+    for key, ref in expected.items():
+        got = found[key]
+        if tuple(got.shape) != tuple(ref.shape):
+            raise CheckpointError(
+                f"shape mismatch for key {key!r}: checkpoint {tuple(got.shape)}, "
+                f"model {tuple(ref.shape)}"
+            )
+        if got.dtype != ref.dtype:
+            raise CheckpointError(
+                f"dtype mismatch for key {key!r}: checkpoint {got.dtype}, model {ref.dtype}"
+            )
+
+
+class HubMixin:
+    """``from_pretrained`` / ``save_pretrained`` for modules built from ``self.config`` kwargs."""
+
+    config: dict[str, Any]
+
+    @classmethod
+    def from_pretrained(cls: type[M], repo_id_or_dir: str | Path, revision: str | None = None) -> M:
+        """Build from config.json and load model.safetensors (hub id or local dir); eval mode."""
+        config_path = resolve_file(repo_id_or_dir, CONFIG_NAME, revision)
+        weights_path = resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision)
+        config = json.loads(config_path.read_text())
+        try:
+            module = cls(**config)
+        except TypeError as exc:
+            raise CheckpointError(f"config.json does not fit {cls.__name__}: {exc}") from exc
+        state = load_file(str(weights_path))
+        check_state_dict(module.state_dict(), state)
+        module.load_state_dict(state, strict=True)
+        return module.eval()
+
+    def save_pretrained(self, save_directory: str | Path) -> Path:
+        """Write config.json and model.safetensors into ``save_directory``; returns it."""
+        out = Path(save_directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+        return out

@@ -1,0 +1,315 @@
+"""KronosPipeline: candles in (pandas), probabilistic forecasts out (paths, mean, quantiles)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos_runner.generate import SeriesRequest, forecast
+from kronos_runner.model import Kronos
+from kronos_runner.tokenizer import KronosTokenizer
+
+FEATURES = ("open", "high", "low", "close", "volume", "amount")
+PRICES = FEATURES[:4]
+CLIP = 5.0
+EPS = 1e-5
+DEFAULT_MAX_CONTEXT = 512
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Sample paths of one series' horizon, de-normalised, in FEATURES order."""
+
+    timestamps: pd.DatetimeIndex  # (horizon,), UTC
+    paths: np.ndarray  # (samples, horizon, 6), float32, finite
+
+    @property
+    def mean(self) -> pd.DataFrame:
+        """Mean over sample paths: index timestamps, columns FEATURES."""
+        return pd.DataFrame(self.paths.mean(axis=0), index=self.timestamps, columns=list(FEATURES))
+
+    def quantiles(
+        self, levels: Sequence[float] = (0.1, 0.5, 0.9), feature: str = "close"
+    ) -> pd.DataFrame:
+        """Per-step quantiles over sample paths of one feature: index timestamps, columns levels."""
+        if feature not in FEATURES:
+            raise ValueError(f"unknown feature {feature!r}; expected one of {FEATURES}")
+        levels = [float(q) for q in levels]
+        if not levels or any(not 0.0 <= q <= 1.0 for q in levels):
+            raise ValueError(f"quantile levels must be in [0, 1], got {levels}")
+        values = np.quantile(self.paths[:, :, FEATURES.index(feature)], levels, axis=0)
+        return pd.DataFrame(values.T, index=self.timestamps, columns=levels)
+
+
+def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
+    """(n, 5) float32: minute, hour, weekday (Monday 0), day of month, month."""
+    cols = [
+        timestamps.minute,
+        timestamps.hour,
+        timestamps.weekday,
+        timestamps.day,
+        timestamps.month,
+    ]
+    return np.stack([np.asarray(c) for c in cols], axis=1).astype(np.float32)
+
+
+def _timestamps(df: pd.DataFrame, name: str) -> pd.DatetimeIndex:
+    if "timestamp" in df.columns:
+        ts = pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True))
+    elif isinstance(df.index, pd.DatetimeIndex):
+        ts = df.index
+        ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+    else:
+        raise ValueError(f"{name} has neither a 'timestamp' column nor a DatetimeIndex")
+    if ts.hasnans:
+        raise ValueError(f"{name} has missing timestamps")
+    if ts.has_duplicates:
+        raise ValueError(f"{name} has duplicate timestamps")
+    if not ts.is_monotonic_increasing:
+        raise ValueError(f"{name} timestamps are not sorted ascending")
+    return ts
+
+
+def _features(df: pd.DataFrame, name: str) -> np.ndarray:
+    """(n, 6) float32 in FEATURES order with the reference's volume/amount rules."""
+    missing = [c for c in PRICES if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}")
+    present = [c for c in FEATURES if c in df.columns]
+    try:
+        values = df[present].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} has non-numeric values in {present}") from exc
+    bad = [c for c, ok in zip(present, np.isfinite(values).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise ValueError(f"{name} column(s) {bad} contain NaN or infinite values")
+    cols = dict(zip(present, values.T, strict=True))
+    if "volume" not in cols:
+        cols["volume"] = np.zeros(len(df))
+        cols["amount"] = np.zeros(len(df))
+    elif "amount" not in cols:
+        cols["amount"] = cols["volume"] * np.mean([cols[c] for c in PRICES], axis=0)
+    return np.stack([cols[c] for c in FEATURES], axis=1).astype(np.float32)
+
+
+def _future_timestamps(
+    ts: pd.DatetimeIndex, horizon: int, given: object | None, name: str
+) -> pd.DatetimeIndex:
+    if given is None:
+        steps = np.diff(ts.as_unit("ns").asi8)
+        if (steps != steps[0]).any():
+            raise ValueError(f"{name} has an irregular frequency; pass future_timestamps for it")
+        offsets = pd.to_timedelta(np.arange(1, horizon + 1) * steps[0], unit="ns")
+        return pd.DatetimeIndex(ts[-1] + offsets)
+    future = pd.DatetimeIndex(pd.to_datetime(given, utc=True))
+    if len(future) != horizon:
+        raise ValueError(f"future_timestamps for {name} has {len(future)} entries, not {horizon}")
+    if future.hasnans or not future.is_monotonic_increasing or future.has_duplicates:
+        raise ValueError(f"future_timestamps for {name} must be strictly increasing")
+    if future[0] <= ts[-1]:
+        raise ValueError(f"future_timestamps for {name} must come after its last candle")
+    return future
+
+
+def _per_series(value: object, n: int, what: str) -> list:
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise ValueError(f"{what} has {len(value)} entries for {n} series")
+        return list(value)
+    return [value] * n
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> cuda:0 when available else cpu; 'cpu'; 'cuda' / 'cuda:N' (must exist)."""
+    if str(device) == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        if (dev.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda:N'")
+    return dev
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if dtype in (None, "float32", torch.float32):
+        return torch.float32
+    if dtype in ("bfloat16", torch.bfloat16):
+        if device.type != "cuda":
+            raise ValueError("bfloat16 is supported on CUDA devices only")
+        return torch.bfloat16
+    raise ValueError(f"unsupported dtype {dtype!r}; use None, 'float32' or 'bfloat16'")
+
+
+def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """Move to device and cast parameters only (buffers such as inv_freq stay float32)."""
+    module = module.to(device).eval()
+    for p in module.parameters():
+        p.data = p.data.to(dtype)
+    return module
+
+
+class KronosPipeline:
+    """Forecast OHLCV candle series with a Kronos predictor and tokenizer."""
+
+    def __init__(
+        self,
+        model: Kronos,
+        tokenizer: KronosTokenizer,
+        *,
+        device: torch.device,
+        max_context: int = DEFAULT_MAX_CONTEXT,
+        model_id: str = "Kronos",
+        tokenizer_id: str = "KronosTokenizer",
+    ) -> None:
+        if not _is_int(max_context) or max_context < 1:
+            raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
+        self.model, self.tokenizer = model, tokenizer
+        self.device = device
+        self.max_context = int(max_context)
+        self.model_id, self.tokenizer_id = model_id, tokenizer_id
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path | Kronos,
+        tokenizer: str | Path | KronosTokenizer,
+        device: str | torch.device = "auto",
+        max_context: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        *,
+        revision: str | None = None,
+        num_threads: int | None = None,
+    ) -> KronosPipeline:
+        """Load (hub id or local dir) or wrap modules; place them on ``device`` in ``dtype``.
+
+        On CPU, torch uses ``num_threads`` threads (default: the CPUs this process may use).
+        """
+        dev = resolve_device(device)
+        dt = _resolve_dtype(dtype, dev)
+        if dev.type == "cpu":
+            threads = num_threads or len(os.sched_getaffinity(0))
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        model_id = str(model) if isinstance(model, str | Path) else type(model).__name__
+        tok_id = str(tokenizer) if isinstance(tokenizer, str | Path) else type(tokenizer).__name__
+        if isinstance(model, str | Path):
+            model = Kronos.from_pretrained(model, revision=revision)
+        if isinstance(tokenizer, str | Path):
+            tokenizer = KronosTokenizer.from_pretrained(tokenizer, revision=revision)
+        return cls(
+            _place(model, dev, dt),
+            _place(tokenizer, dev, dt),
+            device=dev,
+            max_context=DEFAULT_MAX_CONTEXT if max_context is None else max_context,
+            model_id=model_id,
+            tokenizer_id=tok_id,
+        )
+
+    def predict(
+        self,
+        series: pd.DataFrame | Sequence[pd.DataFrame],
+        horizon: int | Sequence[int],
+        *,
+        samples: int = 1,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 0.9,
+        seed: int | Sequence[int | None] | None = None,
+        future_timestamps: Sequence[object] | None = None,
+        use_cache: bool = True,
+    ) -> list[Forecast]:
+        """Sample ``samples`` paths of ``horizon`` candles per series (one Forecast each).
+
+        Raises ValueError naming the problem for any invalid input.
+        """
+        frames = [series] if isinstance(series, pd.DataFrame) else list(series)
+        if not frames:
+            raise ValueError("no series given")
+        n = len(frames)
+        horizons = _per_series(horizon, n, "horizon")
+        seeds = _per_series(seed, n, "seed")
+        futures = _per_series(future_timestamps, n, "future_timestamps")
+        if future_timestamps is not None and not isinstance(future_timestamps, list | tuple):
+            raise ValueError("future_timestamps must be a list with one DatetimeIndex per series")
+        self._check_sampling(samples, temperature, top_k, top_p)
+
+        requests, stats, futures_ts = [], [], []
+        for i, df in enumerate(frames):
+            name = f"series[{i}]"
+            if not isinstance(df, pd.DataFrame):
+                raise ValueError(f"{name} is not a pandas DataFrame")
+            if len(df) == 0:
+                raise ValueError(f"{name} is empty")
+            if len(df) < 2:
+                raise ValueError(f"{name} needs at least 2 rows, got {len(df)}")
+            h = horizons[i]
+            if not _is_int(h) or h < 1:
+                raise ValueError(f"horizon for {name} must be an integer >= 1, got {h!r}")
+            if h > self.max_context:
+                raise ValueError(f"horizon {h} for {name} exceeds max_context {self.max_context}")
+            s = seeds[i]
+            if s is None:
+                s = int(torch.randint(0, 2**62, ()).item())
+            elif not _is_int(s) or not 0 <= s < 2**63:
+                raise ValueError(f"seed for {name} must be an integer in [0, 2**63), got {s!r}")
+            ts = _timestamps(df, name)
+            x = _features(df, name)
+            future = _future_timestamps(ts, int(h), futures[i], name)
+            mean, std = x.mean(axis=0), x.std(axis=0)
+            if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+                raise ValueError(f"{name} values are too large to normalise in float32")
+            x_norm = np.clip((x - mean) / (std + EPS), -CLIP, CLIP)
+            stamp = time_features(ts.append(future))
+            requests.append(
+                SeriesRequest(torch.from_numpy(x_norm), torch.from_numpy(stamp), int(h), int(s))
+            )
+            stats.append((mean, std))
+            futures_ts.append(future)
+
+        paths = forecast(
+            self.model,
+            self.tokenizer,
+            requests,
+            samples=samples,
+            temperature=float(temperature),
+            top_k=int(top_k),
+            top_p=float(top_p),
+            max_context=self.max_context,
+            use_cache=use_cache,
+        )
+        out = []
+        for i, (p, (mean, std), future) in enumerate(zip(paths, stats, futures_ts, strict=True)):
+            values = p.cpu().numpy() * (std + EPS) + mean
+            if not np.isfinite(values).all():
+                raise ValueError(f"forecast for series[{i}] is not finite (input too extreme)")
+            out.append(Forecast(timestamps=future, paths=values.astype(np.float32)))
+        return out
+
+    @staticmethod
+    def _check_sampling(samples: object, temperature: object, top_k: object, top_p: object) -> None:
+        if not _is_int(samples) or samples < 1:
+            raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+        if (
+            not isinstance(temperature, int | float)
+            or not np.isfinite(temperature)
+            or temperature <= 0
+        ):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        if not _is_int(top_k) or top_k < 0:
+            raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
+        if not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
