@@ -72,7 +72,8 @@ class RunnerClient(Protocol):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Market figures shown next to a forecast: price, 24h change %, 24h volume, source."""
+    """Market figures shown next to a forecast: price, 24h change %, 24h volume, and the source
+    of the candles the forecast was made from."""
 
     price: float
     change_24h: float
@@ -117,7 +118,7 @@ def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
         price=float(quote.price),
         change_24h=derived.change_24h if quote.change_24h is None else float(quote.change_24h),
         volume_24h=derived.volume_24h if quote.volume_24h is None else float(quote.volume_24h),
-        source=str(quote.source),
+        source=derived.source,
         stale=derived.stale or bool(quote.stale),
         age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
     )

@@ -75,7 +75,7 @@ class PredictResponse(BaseModel):
     volume24h: float
     prediction: Prediction
     timestamp: str
-    dataSource: str
+    dataSource: str = Field(description="where the candles came from: binance, coingecko or files")
     lastCandle: str = Field(description="open time of the last closed candle the forecast used")
     cached: bool = False
     stale: bool = False
