@@ -135,6 +135,17 @@ async def test_429_without_retry_after_backs_off(
     assert fake_upstreams.count("market_chart") == 2 + 3
 
 
+async def test_client_side_rate_limit_fails_fast(fake_upstreams: FakeUpstreams) -> None:
+    client = CoinGeckoClient(
+        fake_upstreams.settings(coingecko_calls_per_minute=1, market_data_timeout_s=0.2)
+    )
+    await client.history(BTC, 2)
+    with pytest.raises(UpstreamRateLimitedError, match="client-side"):
+        await client.history(BTC, 3)
+    assert fake_upstreams.count("market_chart") == 1
+    await client.aclose()
+
+
 async def test_derived_candles(coingecko: CoinGeckoClient, fake_upstreams: FakeUpstreams) -> None:
     frame = await coingecko.candles(BTC, "1h", 48)
     closed = fake_upstreams.closed_candles("BTC").tail(48).reset_index(drop=True)
