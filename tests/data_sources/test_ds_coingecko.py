@@ -15,6 +15,7 @@ from data_sources import (
     Quote,
     UnknownSymbolError,
     UpstreamRateLimitedError,
+    UpstreamUnavailableError,
 )
 from data_sources.assets import Asset
 from data_sources.coingecko import CoinGeckoClient, chart_days
@@ -159,6 +160,11 @@ async def test_derived_candles(coingecko: CoinGeckoClient, fake_upstreams: FakeU
     np.testing.assert_allclose(frame["amount"], volume_24h.to_numpy() / 24)  # spread evenly
     np.testing.assert_allclose(frame["volume"], frame["amount"] / frame["close"])
     assert fake_upstreams.requests[0].params["days"] == "3"
+
+
+async def test_minute_candles_cannot_be_derived(coingecko: CoinGeckoClient) -> None:
+    with pytest.raises(UpstreamUnavailableError, match="cannot derive 1m"):
+        await coingecko.candles(BTC, "1m", 10)
 
 
 def test_chart_days() -> None:
