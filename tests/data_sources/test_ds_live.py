@@ -41,6 +41,10 @@ async def test_candles_from_binance_then_from_cache(
     assert again.attrs["age_seconds"] > 0 and not again.attrs["stale"]
     again.loc[0, "close"] = -1.0  # callers get copies
     assert (await live.candles("BTC", "1h", 100))["close"].iloc[0] > 0
+    shorter = await live.candles("BTC", "1h", 10)  # any limit up to 999: the same entry
+    pd.testing.assert_frame_equal(shorter, frame.tail(10).reset_index(drop=True))
+    assert fake_upstreams.count("klines") == 1
+    assert fake_upstreams.requests[0].params["limit"] == "1000"
 
 
 async def test_single_flight_counted_by_the_server(fake_upstreams: FakeUpstreams) -> None:
