@@ -19,8 +19,8 @@ from .errors import (
 from .http import UpstreamClient
 from .models import (
     History,
+    Points,
     Quote,
-    Series,
     finite_number,
     interval_seconds,
     ms_to_datetime,
@@ -124,7 +124,7 @@ def chart_days(step_s: int, limit: int) -> int:
     return max(1, min(days, 365 if step_s >= 86400 else 90))
 
 
-def candles_from_snapshots(prices: Series, volumes: Series, step_s: int) -> pd.DataFrame:
+def candles_from_snapshots(prices: Points, volumes: Points, step_s: int) -> pd.DataFrame:
     """Group price snapshots into candles of `step_s` seconds (closed ones only).
 
     A candle opens at the first snapshot in its period and closes at the first snapshot of the
@@ -178,7 +178,7 @@ def _optional(value: Any, what: str, *, signed: bool = False) -> float | None:
     return None if value is None else finite_number(value, what, source=NAME, signed=signed)
 
 
-def _series(payload: dict, key: str, *, positive: bool = False) -> Series:
+def _series(payload: dict, key: str, *, positive: bool = False) -> Points:
     """`payload[key]` as validated `[[ms, value], ...]`, sorted by time, duplicates dropped."""
     raw = payload.get(key)
     if not isinstance(raw, list):
