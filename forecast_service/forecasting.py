@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import TypeAdapter
 
 from data_sources import MarketDataError, MarketDataSource, Quote, UnknownSymbolError
 from forecast_service.errors import (
@@ -58,7 +57,6 @@ logger = logging.getLogger(__name__)
 INTERVAL = "1h"
 INTERVAL_SECONDS = 3600.0
 STATUS_TIMEOUT = 3.0
-_RESULTS = TypeAdapter(list[RunnerResult])
 T = TypeVar("T")
 
 
@@ -224,9 +222,9 @@ class ForecastEngine:
             raw = await asyncio.wait_for(
                 self.runner.forecast(items), timeout=self.settings.kronos_timeout
             )
-            results = _RESULTS.validate_python(
-                [r.model_dump() if isinstance(r, RunnerResult) else r for r in raw]
-            )
+            results = [
+                r if isinstance(r, RunnerResult) else RunnerResult.model_validate(r) for r in raw
+            ]
             if len(results) != len(items):
                 raise RuntimeError("runner returned a wrong number of results")
             return results
