@@ -257,6 +257,8 @@ class ForecastEngine:
             else:
                 forecast = self.fallback.predict([frame], horizon, samples=samples, seed=seed)[0]
                 meta = ForecastMeta("fallback", "fallback", None, samples, seed, result.error)
+                if not np.isfinite(forecast.paths).all():
+                    raise InvalidRequestError("the candles are too extreme to forecast")
             prediction = summarize(
                 forecast,
                 float(frame["close"].iloc[-1]),

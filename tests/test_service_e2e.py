@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -114,6 +115,19 @@ def test_predict_shape_and_cache_hit(server: str) -> None:
     elapsed = time.perf_counter() - start
     assert second.json()["cached"] is True and elapsed < 0.5
     assert second.json()["prediction"] == body["prediction"]
+
+
+def test_concurrent_requests_share_one_computation(server: str) -> None:
+    params = {"symbol": "BNB", "seed": 99, "horizon": 6}
+
+    def ask(_: int) -> dict:
+        return httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        bodies = list(pool.map(ask, range(32)))
+    assert len({b["generatedAt"] for b in bodies}) == 1
+    assert sum(not b["cached"] for b in bodies) == 1
+    assert all(b["prediction"] == bodies[0]["prediction"] for b in bodies)
 
 
 def test_predict_parameters_and_errors(server: str) -> None:

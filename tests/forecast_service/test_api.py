@@ -165,6 +165,11 @@ def test_forecast_own_candles(client: TestClient, ohlcv_dir: Path) -> None:
         client.post("/api/forecast", json={"candles": candles[:1]}), 422, "invalid_parameters"
     )
     assert_error(client.post("/api/forecast", json={"rows": []}), 422, "invalid_parameters")
+    huge = [dict(c, open=1e300, high=1e300, low=1e300, close=1e300) for c in candles[:3]]
+    huge[1] = dict(huge[1], close=1e-300, low=1e-300)
+    extreme = client.post("/api/forecast", json={"candles": huge})  # beyond float32: fallback
+    assert extreme.status_code == 200, extreme.text
+    assert "too large" in extreme.json()["prediction"]["fallbackReason"]
 
 
 def test_fallback_when_model_not_loaded(make_settings, tmp_path: Path) -> None:
