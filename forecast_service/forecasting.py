@@ -210,7 +210,7 @@ class ForecastEngine:
         )
         if isinstance(candles, BaseException):
             raise candles
-        if isinstance(candles, pd.DataFrame) and candles.empty:
+        if candles.empty:
             raise DataUnavailableError(f"no candles for {symbol}")
         return candles, None if isinstance(quote, BaseException) else quote
 
