@@ -247,3 +247,32 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         "/health",
     ):
         assert route in paths
+
+
+def test_calibrated_bands(make_settings, core: RunnerCore, tmp_path: Path) -> None:
+    calibration_module = pytest.importorskip("kronos_runner.calibration")
+    import numpy as np
+
+    from forecast_service.forecasting import load_calibration
+
+    path = tmp_path / "calibration.json"
+    calibration_module.BandCalibration({0.8: np.full(24, 0.5), 0.9: np.zeros(24)}).save(path)
+    calibration, error = load_calibration(path)
+    assert error is None
+    settings = make_settings()
+    app = create_app(settings)
+    app.state.engine = ForecastEngine(
+        settings, build_source(settings.market), LocalRunnerClient(core), calibration=calibration
+    )
+    with TestClient(app) as c:
+        prediction = c.get("/api/predict", params={"symbol": "ADA", "seed": 1}).json()["prediction"]
+        assert prediction["model"] == "kronos" and prediction["calibrated"] is True
+        assert c.get("/health").json()["model"]["calibrated"] is True
+
+
+def test_unusable_calibration_is_reported(tmp_path: Path) -> None:
+    from forecast_service.forecasting import load_calibration
+
+    assert load_calibration(None) == (None, None)
+    calibration, error = load_calibration(tmp_path / "missing.json")
+    assert calibration is None and error
