@@ -75,10 +75,16 @@ class HubMixin:
     config: dict[str, Any]
 
     @classmethod
-    def from_pretrained(cls: type[M], repo_id_or_dir: str | Path, revision: str | None = None) -> M:
+    def from_pretrained(
+        cls: type[M],
+        repo_id_or_dir: str | Path,
+        revision: str | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+    ) -> M:
         """Build from config.json and load model.safetensors (hub id or local dir); eval mode."""
-        config_path = resolve_file(repo_id_or_dir, CONFIG_NAME, revision)
-        weights_path = resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision)
+        config_path = resolve_file(repo_id_or_dir, CONFIG_NAME, revision, cache_dir)
+        weights_path = resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision, cache_dir)
         config = json.loads(config_path.read_text())
         try:
             module = cls(**config)

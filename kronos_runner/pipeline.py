@@ -52,7 +52,7 @@ def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
     cols = [
         timestamps.minute,
         timestamps.hour,
-        timestamps.weekday,
+        timestamps.day_of_week,
         timestamps.day,
         timestamps.month,
     ]
