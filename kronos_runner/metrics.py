@@ -1,0 +1,80 @@
+"""Forecast accuracy metrics on sample paths, vectorised over windows and horizon steps.
+
+Shapes used throughout: ``paths`` (windows, samples, horizon) of one feature (close),
+``truth`` and point forecasts (windows, horizon), ``last`` (windows,) the last observed value
+before each forecast window. Every function returns one value per window and step; average
+over axis 0 for a per-step table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_PINBALL_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def absolute_error(point: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """|point - truth|."""
+    return np.abs(np.asarray(point, dtype=float) - np.asarray(truth, dtype=float))
+
+
+def absolute_percentage_error(point: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """100 x |point - truth| / |truth| (percent; truth must be non-zero)."""
+    truth = np.asarray(truth, dtype=float)
+    return 100.0 * absolute_error(point, truth) / np.abs(truth)
+
+
+def direction_hits(point: np.ndarray, truth: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """1 where the forecast move from ``last`` has the sign of the true move, else 0.
+
+    A forecast of no move (e.g. the naive last price) scores 0.5: it states no direction.
+    """
+    last = np.asarray(last, dtype=float)[:, None]
+    predicted = np.sign(np.asarray(point, dtype=float) - last)
+    actual = np.sign(np.asarray(truth, dtype=float) - last)
+    return np.where(predicted == 0, 0.5, (predicted == actual).astype(float))
+
+
+def crps_from_samples(paths: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """CRPS of the empirical distribution of the samples, energy form.
+
+    CRPS = E|X - y| - E|X - X'| / 2 with X, X' independent draws from the samples (the
+    plain empirical version, so one sample gives |x - y|, the absolute error).
+    """
+    paths = np.asarray(paths, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    m = paths.shape[1]
+    spread_to_truth = np.abs(paths - truth[:, None, :]).mean(axis=1)
+    # sum_{i,j} |x_i - x_j| = 2 sum_i (2i - m + 1) x_(i) over the sorted samples (i from 0).
+    weights = (2.0 * np.arange(m) - m + 1.0)[None, :, None]
+    pairwise = 2.0 * (np.sort(paths, axis=1) * weights).sum(axis=1)
+    return spread_to_truth - pairwise / (2.0 * m * m)
+
+
+def pinball_loss(
+    paths: np.ndarray, truth: np.ndarray, levels: Sequence[float] = DEFAULT_PINBALL_LEVELS
+) -> np.ndarray:
+    """Quantile (pinball) loss of the sample quantiles, averaged over ``levels``."""
+    truth = np.asarray(truth, dtype=float)
+    quantiles = np.quantile(np.asarray(paths, dtype=float), levels, axis=1)  # (L, N, H)
+    tau = np.asarray(levels, dtype=float)[:, None, None]
+    diff = truth[None] - quantiles
+    return np.maximum(tau * diff, (tau - 1.0) * diff).mean(axis=0)
+
+
+def central_band(paths: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sample quantiles (1 - level) / 2 and (1 + level) / 2 over axis -2 (the samples)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"band level must be in (0, 1), got {level}")
+    low, high = np.quantile(
+        np.asarray(paths, dtype=float), [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=-2
+    )
+    return low, high
+
+
+def covered(low: np.ndarray, high: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """1.0 where low <= truth <= high, else 0.0."""
+    truth = np.asarray(truth, dtype=float)
+    return ((truth >= low) & (truth <= high)).astype(float)
