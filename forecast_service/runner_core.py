@@ -38,7 +38,11 @@ class RunnerCore:
                 settings.kronos_tokenizer, revision=settings.kronos_tokenizer_revision
             )
             pipeline = KronosPipeline.from_pretrained(
-                model, tokenizer, device=settings.device, max_context=settings.kronos_max_context
+                model,
+                tokenizer,
+                device=settings.device,
+                max_context=settings.kronos_max_context,
+                dtype=settings.kronos_dtype,
             )
         except Exception as exc:  # any load failure -> fallback mode, reported by status()
             logger.warning("Kronos model not loaded, serving the fallback: %s", exc)

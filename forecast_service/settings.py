@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,7 @@ class ServiceSettings(BaseSettings):
     kronos_model_revision: str | None = None
     kronos_tokenizer_revision: str | None = None
     device: str = "auto"
+    kronos_dtype: Literal["float32", "bfloat16"] = "float32"
     kronos_max_context: int = Field(512, ge=16)
     kronos_lookback: int = Field(400, ge=16)
     kronos_samples: int = Field(30, ge=1)
