@@ -59,8 +59,9 @@ class KronosRunner:
         return self.core.forecast(items)
 
     @bentoml.api
-    def status(self) -> RunnerStatus:
-        """Whether the model is loaded, on which device, and why not."""
+    async def status(self) -> RunnerStatus:
+        """Whether the model is loaded, on which device, and why not (async: answers while a
+        forecast occupies the worker thread)."""
         return self.core.status()
 
 
