@@ -14,9 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from forecast_service.local_server import bentoml_server
+from kronos_runner.calibration import BandCalibration
 
 pytestmark = pytest.mark.e2e
 
@@ -36,15 +38,19 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("serve")
+    # a calibration that keeps the raw 80% band (zero adjustment), to check the wiring
+    BandCalibration({0.8: np.zeros(24), 0.9: np.zeros(24)}).save(folder / "calibration.json")
     env = {
         "MARKET_DATA_SOURCE": "files",
         "MARKET_DATA_DIR": str(ohlcv_dir),
         "KRONOS_MODEL": str(reference_dir / "tiny-model"),
         "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
         "KRONOS_SAMPLES": "8",
+        "KRONOS_CALIBRATION": str(folder / "calibration.json"),
         "CORS_ORIGINS": ORIGIN,
     }
-    yield from serve(env, tmp_path_factory.mktemp("serve") / "server.log", pytestconfig.rootpath)
+    yield from serve(env, folder / "server.log", pytestconfig.rootpath)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +116,7 @@ def test_predict_shape_and_cache_hit(server: str) -> None:
     assert body["symbol"] == "BTC" and body["cached"] is False
     assert body["prediction"]["model"] == "kronos" and len(body["prediction"]["predictions"]) == 24
     assert body["prediction"]["modelId"].endswith("tiny-model")
+    assert body["prediction"]["calibrated"] is True
     start = time.perf_counter()
     second = httpx.get(f"{server}/api/predict", params=params, timeout=60)
     elapsed = time.perf_counter() - start
@@ -182,6 +189,7 @@ def test_history_assets_health(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and is_timestamp(health["timestamp"])
     assert health["model"]["state"] == "loaded" and health["model"]["device"] == "cpu"
+    assert health["model"]["calibrated"] is True and health["model"]["calibrationError"] is None
     assert health["dataSource"]["name"] == "files"
 
 
@@ -263,6 +271,7 @@ def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
     body = httpx.get(f"{broken_server}/api/predict", params={"symbol": "BTC"}, timeout=60).json()
     assert_seed_predict_shape(body)
     assert body["prediction"]["model"] == "fallback"
+    assert body["prediction"]["calibrated"] is False
     assert "model not loaded" in body["prediction"]["fallbackReason"]
     assert len(body["prediction"]["predictions"]) == 24 and body["prediction"]["samples"] == 8
     assert_error(
