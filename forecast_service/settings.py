@@ -19,7 +19,7 @@ from data_sources import MarketDataSettings
 class ServiceSettings(BaseSettings):
     """Model, sampling, batching, caching and HTTP settings of the forecast service."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kronos_model: str = "NeoQuasar/Kronos-small"
     kronos_tokenizer: str = "NeoQuasar/Kronos-Tokenizer-base"
