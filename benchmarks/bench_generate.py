@@ -1,6 +1,6 @@
 """Benchmark KV-cached vs no-cache generation with random Kronos-small weights (not a test).
 
-Usage: python benchmarks/bench_generate.py [--repeats 5] [--nocache-repeats 2] [--threads N]
+Usage: python benchmarks/bench_generate.py [--repeats 5] [--nocache-repeats 1] [--threads N]
 Prints a markdown table of median seconds per predict call, speedup and peak RSS.
 """
 
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +87,10 @@ def candles(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of fn() over repeats calls (after one warm-up call)."""
-    fn()
+def median_seconds(fn: Callable[[], None], repeats: int, warmup: bool = True) -> float:
+    """Median wall time of fn() over ``repeats`` calls (after one warm-up call if asked)."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -104,7 +107,7 @@ def peak_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--nocache-repeats", type=int, default=2)
+    parser.add_argument("--nocache-repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
@@ -117,27 +120,38 @@ def main() -> None:
     mixed = [candles(n, i) for i, n in enumerate(np.linspace(100, 480, 8).astype(int))]
     cases = [("1 series, 400 -> 24 x 5 paths", one), ("8 series, 100..480 -> 24 x 5 paths", mixed)]
 
-    def run(series: list[pd.DataFrame], use_cache: bool) -> None:
-        pipe.predict(series, 24, samples=5, seed=0, use_cache=use_cache)
+    outputs: dict[tuple[str, bool], list[np.ndarray]] = {}
 
-    cached = {name: median_seconds(lambda s=s: run(s, True), args.repeats) for name, s in cases}
-    rss_cached = peak_rss_mb()
+    def run(name: str, series: list[pd.DataFrame], use_cache: bool) -> None:
+        forecasts = pipe.predict(series, 24, samples=5, seed=0, use_cache=use_cache)
+        outputs[name, use_cache] = [f.paths for f in forecasts]
+
+    cached, rss = {}, {}
+    for name, series in cases:
+        cached[name] = median_seconds(lambda n=name, s=series: run(n, s, True), args.repeats)
+        rss[name] = peak_rss_mb()
     rows = []
     for name, series in cases:
-        full = median_seconds(lambda s=series: run(s, False), args.nocache_repeats)
-        rows.append((name, cached[name], full))
+        full = median_seconds(
+            lambda n=name, s=series: run(n, s, False), args.nocache_repeats, warmup=False
+        )
+        same = all(
+            np.allclose(a, b, rtol=1e-4, atol=1e-3)
+            for a, b in zip(outputs[name, True], outputs[name, False], strict=True)
+        )
+        rows.append((name, cached[name], full, rss[name], same))
+
     print(
-        f"torch threads: {torch.get_num_threads()}, repeats {args.repeats} (cached), "
-        f"{args.nocache_repeats} (no cache)\n"
+        f"torch threads: {torch.get_num_threads()}; cached: median of {args.repeats} after a "
+        f"warm-up; no cache: median of {args.nocache_repeats}; "
+        f"1-min load average at the end: {os.getloadavg()[0]:.2f}\n"
     )
-    print("| case | cached median s | no-cache median s | speedup |")
-    print("| --- | --- | --- | --- |")
-    for name, c, f in rows:
-        print(f"| {name} | {c:.3f} | {f:.2f} | {f / c:.1f}x |")
     print(
-        f"\npeak RSS after the cached runs: {rss_cached:.0f} MiB; "
-        f"after all runs: {peak_rss_mb():.0f} MiB"
+        "| case | cached median s | no-cache median s | speedup | peak RSS (cached) | same paths |"
     )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, c, f, mem, same in rows:
+        print(f"| {name} | {c:.3f} | {f:.2f} | {f / c:.1f}x | {mem:.0f} MiB | {same} |")
 
 
 if __name__ == "__main__":

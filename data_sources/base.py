@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from types import TracebackType
 
@@ -47,15 +48,25 @@ class MarketDataSource(ABC):
         await self.aclose()
 
 
+def _integer(value: object, what: str, low: int, high: int | None = None) -> int:
+    """`value` as an int in [low, high] (numpy integers accepted, bools not), else ValueError."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{what} must be an integer {bounds}, not {value!r}")
+    return number
+
+
 def check_limit(limit: int) -> int:
-    """`limit` if it is a positive int, else ValueError."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, not {limit!r}")
-    return limit
+    """`limit` if it is a positive integer, else ValueError."""
+    return _integer(limit, "limit", 1)
 
 
 def check_days(days: int) -> int:
-    """`days` if it is an int in 1..365, else ValueError."""
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
-        raise ValueError(f"days must be an integer from 1 to {MAX_HISTORY_DAYS}, not {days!r}")
-    return days
+    """`days` if it is an integer in 1..365, else ValueError."""
+    return _integer(days, "days", 1, MAX_HISTORY_DAYS)

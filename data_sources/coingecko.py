@@ -10,12 +10,17 @@ import numpy as np
 import pandas as pd
 
 from .assets import Asset
-from .errors import MalformedDataError, MarketDataError, UnknownSymbolError
+from .errors import (
+    MalformedDataError,
+    MarketDataError,
+    UnknownSymbolError,
+    UpstreamUnavailableError,
+)
 from .http import UpstreamClient
 from .models import (
     History,
+    Points,
     Quote,
-    Series,
     finite_number,
     interval_seconds,
     ms_to_datetime,
@@ -100,7 +105,7 @@ class CoinGeckoClient:
         """Approximate closed candles derived from market-chart snapshots (see README)."""
         step = interval_seconds(interval)
         if step < MIN_DERIVED_INTERVAL_S:
-            raise MalformedDataError(
+            raise UpstreamUnavailableError(
                 f"coingecko cannot derive {interval} candles (points are >= 5 minutes apart)",
                 upstream=NAME,
             )
@@ -119,7 +124,7 @@ def chart_days(step_s: int, limit: int) -> int:
     return max(1, min(days, 365 if step_s >= 86400 else 90))
 
 
-def candles_from_snapshots(prices: Series, volumes: Series, step_s: int) -> pd.DataFrame:
+def candles_from_snapshots(prices: Points, volumes: Points, step_s: int) -> pd.DataFrame:
     """Group price snapshots into candles of `step_s` seconds (closed ones only).
 
     A candle opens at the first snapshot in its period and closes at the first snapshot of the
@@ -156,28 +161,24 @@ def _parse_quote(asset: Asset, entry: Any) -> Quote:
     if not isinstance(entry, dict):
         raise MalformedDataError(f"coingecko: bad quote for {asset.symbol}", upstream=NAME)
     what = f"{asset.symbol} "
-    updated = entry.get("last_updated_at")
-    change = entry.get("usd_24h_change")
+    updated = _optional(entry.get("last_updated_at"), what + "last_updated_at")
     return Quote(
         symbol=asset.symbol,
         price=finite_number(entry.get("usd"), what + "price", source=NAME, positive=True),
-        change_24h=None
-        if change is None
-        else finite_number(change, what + "24h change", source=NAME, signed=True),
+        change_24h=_optional(entry.get("usd_24h_change"), what + "24h change", signed=True),
         volume_24h=_optional(entry.get("usd_24h_vol"), what + "24h volume"),
         market_cap=_optional(entry.get("usd_market_cap"), what + "market cap"),
-        last_updated=utcnow()
-        if updated is None
-        else ms_to_datetime(finite_number(updated, what + "last_updated_at", source=NAME) * 1000),
+        last_updated=utcnow() if updated is None else ms_to_datetime(updated * 1000),
         source=NAME,
     )
 
 
-def _optional(value: Any, what: str) -> float | None:
-    return None if value is None else finite_number(value, what, source=NAME)
+def _optional(value: Any, what: str, *, signed: bool = False) -> float | None:
+    """None stays None (unknown); anything else must be a finite number."""
+    return None if value is None else finite_number(value, what, source=NAME, signed=signed)
 
 
-def _series(payload: dict, key: str, *, positive: bool = False) -> Series:
+def _series(payload: dict, key: str, *, positive: bool = False) -> Points:
     """`payload[key]` as validated `[[ms, value], ...]`, sorted by time, duplicates dropped."""
     raw = payload.get(key)
     if not isinstance(raw, list):

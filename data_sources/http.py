@@ -76,6 +76,8 @@ class UpstreamClient:
     retried: 418 (a ban: the client stays blocked for Retry-After or `market_data_ban_s`),
     other 4xx, and malformed JSON. A Retry-After longer than `market_data_max_retry_after_s`
     fails fast with UpstreamRateLimitedError and blocks further calls until it has passed.
+    When the client-side rate limit has no slot within the timeout, UpstreamRateLimitedError
+    is raised without sending anything.
     """
 
     def __init__(
@@ -123,8 +125,16 @@ class UpstreamClient:
 
     async def _attempt(self, path: str, params: dict[str, Any] | None, weight: float) -> Any:
         await self._wait_while_blocked()
-        await self._limiter.acquire(min(weight, self._limiter.max_rate))
         timeout = self._settings.market_data_timeout_s
+        try:
+            await asyncio.wait_for(
+                self._limiter.acquire(min(weight, self._limiter.max_rate)), timeout
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamRateLimitedError(
+                f"{self.name}: client-side rate limit: no slot within {timeout:g}s",
+                upstream=self.name,
+            ) from None
         try:
             response = await asyncio.wait_for(self._client.get(path, params=params), timeout)
         except (asyncio.TimeoutError, httpx.TimeoutException) as exc:

@@ -20,14 +20,18 @@ from .settings import MarketDataSettings
 
 logger = logging.getLogger(__name__)
 
+#: Closed candles fetched at least (one Binance page of 1000 less the open one, same weight as
+#: a small page), so requests with different limits share one upstream call and cache entry.
+CANDLE_BATCH = 999
+
 
 class LiveSource(MarketDataSource):
     """Market data from the live upstreams behind a single-flight, stale-if-error TTL cache.
 
     Quotes of all registered assets are fetched in one `/simple/price` call. Candles come from
     Binance; when Binance fails or lacks the pair they are derived from CoinGecko charts
-    (`df.attrs["source"] == "coingecko"`). Cached candles stay fresh until the next candle
-    closes.
+    (`df.attrs["source"] == "coingecko"`). At least `CANDLE_BATCH` candles are fetched and
+    cached until the next candle closes; callers get the last `limit` of them.
     """
 
     name = "live"
@@ -102,13 +106,13 @@ class LiveSource(MarketDataSource):
         """The last `limit` closed candles (Binance, else derived from CoinGecko)."""
         asset = self.assets.get(symbol)
         step = interval_seconds(interval)
-        check_limit(limit)
+        fetched = max(check_limit(limit), CANDLE_BATCH)
         cached = await self._cache.get(
-            ("candles", asset.symbol, interval, limit),
-            lambda: self._fetch_candles(asset, interval, limit),
+            ("candles", asset.symbol, interval, fetched),
+            lambda: self._fetch_candles(asset, interval, fetched),
             ttl=lambda frame: seconds_until_next_close(frame, step),
         )
-        frame = cached.value.copy()
+        frame = cached.value.tail(limit).reset_index(drop=True)
         frame.attrs.update(stale=cached.stale, age_seconds=cached.age_seconds)
         return frame
 

@@ -60,21 +60,22 @@ class Quote:
     age_seconds: float = 0.0
 
 
-Series = list[list[float]]
+#: `[[unix_ms, value], ...]`, as in CoinGecko market charts.
+Points = list[list[float]]
 
 
 @dataclass(frozen=True)
 class History:
     """Price, volume and market-cap series as `[[unix_ms, value], ...]` (CoinGecko style)."""
 
-    prices: Series
-    volumes: Series
-    market_caps: Series
+    prices: Points
+    volumes: Points
+    market_caps: Points
     source: str
     stale: bool = False
     age_seconds: float = 0.0
 
-    def to_seed_dict(self) -> dict[str, Series]:
+    def to_seed_dict(self) -> dict[str, Points]:
         """The seed API's `{"prices", "volumes", "marketCaps"}` shape."""
         return {"prices": self.prices, "volumes": self.volumes, "marketCaps": self.market_caps}
 

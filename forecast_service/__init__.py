@@ -1,0 +1,1 @@
+"""Service-layer logic of the forecast service: settings, schemas, summaries, fallback, cache."""

@@ -24,15 +24,26 @@ class CheckpointError(ValueError):
     """A checkpoint does not match the module (missing, unexpected or mismatched tensors)."""
 
 
-def resolve_file(repo_id_or_dir: str | Path, filename: str, revision: str | None = None) -> Path:
-    """Path of ``filename`` in a local directory, or downloaded (cached) from the hub."""
+def resolve_file(
+    repo_id_or_dir: str | Path,
+    filename: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Path of ``filename`` in a local directory, or downloaded (cached) from the hub.
+
+    Hub downloads use huggingface_hub's cache (HF_HOME / HF_HUB_CACHE, or ``cache_dir``) and
+    honour HF_HUB_OFFLINE; ``revision`` is a branch, tag or commit (default: main).
+    """
     local = Path(repo_id_or_dir)
     if local.is_dir():
         path = local / filename
         if not path.is_file():
             raise FileNotFoundError(f"{filename} not found in {local}")
         return path
-    return Path(hf_hub_download(str(repo_id_or_dir), filename, revision=revision))
+    return Path(
+        hf_hub_download(str(repo_id_or_dir), filename, revision=revision, cache_dir=cache_dir)
+    )
 
 
 def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
@@ -64,10 +75,16 @@ class HubMixin:
     config: dict[str, Any]
 
     @classmethod
-    def from_pretrained(cls: type[M], repo_id_or_dir: str | Path, revision: str | None = None) -> M:
+    def from_pretrained(
+        cls: type[M],
+        repo_id_or_dir: str | Path,
+        revision: str | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+    ) -> M:
         """Build from config.json and load model.safetensors (hub id or local dir); eval mode."""
-        config_path = resolve_file(repo_id_or_dir, CONFIG_NAME, revision)
-        weights_path = resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision)
+        config_path = resolve_file(repo_id_or_dir, CONFIG_NAME, revision, cache_dir)
+        weights_path = resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision, cache_dir)
         config = json.loads(config_path.read_text())
         try:
             module = cls(**config)

@@ -52,7 +52,7 @@ def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
     cols = [
         timestamps.minute,
         timestamps.hour,
-        timestamps.weekday,
+        timestamps.day_of_week,
         timestamps.day,
         timestamps.month,
     ]
@@ -133,7 +133,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' -> cuda:0 when available else cpu; 'cpu'; 'cuda' / 'cuda:N' (must exist)."""
     if str(device) == "auto":
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda:N'") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
@@ -269,7 +272,8 @@ class KronosPipeline:
             ts = _timestamps(df, name)
             x = _features(df, name)
             future = _future_timestamps(ts, int(h), futures[i], name)
-            mean, std = x.mean(axis=0), x.std(axis=0)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean, std = x.mean(axis=0), x.std(axis=0)
             if not (np.isfinite(mean).all() and np.isfinite(std).all()):
                 raise ValueError(f"{name} values are too large to normalise in float32")
             x_norm = np.clip((x - mean) / (std + EPS), -CLIP, CLIP)

@@ -82,6 +82,16 @@ def _read_candles(path: Path) -> pd.DataFrame:
     return frame
 
 
+@functools.lru_cache(maxsize=16)
+def _shifted_candles(path: Path, now: datetime) -> pd.DataFrame:
+    raw = _read_candles(path)
+    now_ms = int(now.timestamp() * 1000)
+    shift = now_ms // HOUR_MS * HOUR_MS - int(raw["open_ms"].iloc[-1])
+    frame = raw.assign(open_ms=raw["open_ms"] + shift)
+    timestamps = pd.to_datetime(frame["open_ms"], unit="ms", utc=True).dt.as_unit("ns")
+    return frame.assign(timestamp=timestamps)
+
+
 class FakeUpstreams:
     """CoinGecko + Binance on one local server; see the module docstring."""
 
@@ -142,7 +152,7 @@ class FakeUpstreams:
             "market_data_source": "live",
             "coingecko_base_url": self.coingecko_url,
             "binance_base_url": self.binance_url,
-            "market_data_timeout_s": 0.5,
+            "market_data_timeout_s": 2.0,
             "market_data_attempts": 3,
             "market_data_backoff_s": 0.01,
             "market_data_backoff_max_s": 0.05,
@@ -192,12 +202,7 @@ class FakeUpstreams:
     # --- the data behind the answers -------------------------------------------------------
     def candles(self, symbol: str) -> pd.DataFrame:
         """The symbol's shifted candles (`timestamp` UTC, prices, `open_ms`); the last is open."""
-        raw = _read_candles(self.ohlcv_dir / f"{symbol.upper()}_1h.csv")
-        now_ms = int(self.now.timestamp() * 1000)
-        shift = now_ms // HOUR_MS * HOUR_MS - int(raw["open_ms"].iloc[-1])
-        frame = raw.assign(open_ms=raw["open_ms"] + shift)
-        timestamps = pd.to_datetime(frame["open_ms"], unit="ms", utc=True).dt.as_unit("ns")
-        return frame.assign(timestamp=timestamps)
+        return _shifted_candles(self.ohlcv_dir / f"{symbol.upper()}_1h.csv", self.now).copy()
 
     def closed_candles(self, symbol: str) -> pd.DataFrame:
         """What a client should see: every candle but the open one."""
@@ -239,7 +244,7 @@ class FakeUpstreams:
         if params.get("interval") != "1h":
             return 400, {"code": -1120, "msg": "Invalid interval."}
         limit = min(int(params.get("limit", 500)), 1000)
-        frame = self.candles(symbol)
+        frame, _ = self._live(symbol)
         if "endTime" in params:
             frame = frame[frame["open_ms"] <= int(params["endTime"])]
         if "startTime" in params:
@@ -254,7 +259,7 @@ class FakeUpstreams:
         return 200, rows
 
     def _live(self, symbol: str) -> tuple[pd.DataFrame, float]:
-        frame = self.candles(symbol)
+        frame = _shifted_candles(self.ohlcv_dir / f"{symbol}_1h.csv", self.now)
         return frame, float(frame["close"].iloc[-1])
 
     def _simple_price(self, params: dict[str, str]):

@@ -22,6 +22,7 @@ ENV = {
     "BINANCE_BASE_URL": "http://127.0.0.1:2",
     "MARKET_DATA_QUOTE_TTL_S": "45",
     "MARKET_DATA_TIMEOUT_S": "3.5",
+    "MARKET_DATA_FILES_NOW": "2025-01-01T12:30:00Z",
 }
 
 
@@ -66,6 +67,9 @@ def test_settings_read_the_documented_env_names(monkeypatch: pytest.MonkeyPatch)
     assert settings.market_data_quote_ttl_s == 45
     assert settings.market_data_timeout_s == 3.5
     assert "secret" not in repr(settings)
+    source = build_source(settings)
+    assert isinstance(source, FilesSource)
+    assert source.now.isoformat() == "2025-01-01T12:30:00+00:00"
 
 
 def test_settings_read_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

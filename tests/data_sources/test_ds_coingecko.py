@@ -15,6 +15,7 @@ from data_sources import (
     Quote,
     UnknownSymbolError,
     UpstreamRateLimitedError,
+    UpstreamUnavailableError,
 )
 from data_sources.assets import Asset
 from data_sources.coingecko import CoinGeckoClient, chart_days
@@ -135,6 +136,17 @@ async def test_429_without_retry_after_backs_off(
     assert fake_upstreams.count("market_chart") == 2 + 3
 
 
+async def test_client_side_rate_limit_fails_fast(fake_upstreams: FakeUpstreams) -> None:
+    client = CoinGeckoClient(
+        fake_upstreams.settings(coingecko_calls_per_minute=1, market_data_timeout_s=0.2)
+    )
+    await client.history(BTC, 2)
+    with pytest.raises(UpstreamRateLimitedError, match="client-side"):
+        await client.history(BTC, 3)
+    assert fake_upstreams.count("market_chart") == 1
+    await client.aclose()
+
+
 async def test_derived_candles(coingecko: CoinGeckoClient, fake_upstreams: FakeUpstreams) -> None:
     frame = await coingecko.candles(BTC, "1h", 48)
     closed = fake_upstreams.closed_candles("BTC").tail(48).reset_index(drop=True)
@@ -148,6 +160,11 @@ async def test_derived_candles(coingecko: CoinGeckoClient, fake_upstreams: FakeU
     np.testing.assert_allclose(frame["amount"], volume_24h.to_numpy() / 24)  # spread evenly
     np.testing.assert_allclose(frame["volume"], frame["amount"] / frame["close"])
     assert fake_upstreams.requests[0].params["days"] == "3"
+
+
+async def test_minute_candles_cannot_be_derived(coingecko: CoinGeckoClient) -> None:
+    with pytest.raises(UpstreamUnavailableError, match="cannot derive 1m"):
+        await coingecko.candles(BTC, "1m", 10)
 
 
 def test_chart_days() -> None:

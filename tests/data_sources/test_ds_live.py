@@ -41,11 +41,14 @@ async def test_candles_from_binance_then_from_cache(
     assert again.attrs["age_seconds"] > 0 and not again.attrs["stale"]
     again.loc[0, "close"] = -1.0  # callers get copies
     assert (await live.candles("BTC", "1h", 100))["close"].iloc[0] > 0
+    shorter = await live.candles("BTC", "1h", 10)  # any limit up to 999: the same entry
+    pd.testing.assert_frame_equal(shorter, frame.tail(10).reset_index(drop=True))
+    assert fake_upstreams.count("klines") == 1
+    assert fake_upstreams.requests[0].params["limit"] == "1000"
 
 
-async def test_single_flight_counted_by_the_server(
-    live: MarketDataSource, fake_upstreams: FakeUpstreams
-) -> None:
+async def test_single_flight_counted_by_the_server(fake_upstreams: FakeUpstreams) -> None:
+    live = build_source(fake_upstreams.settings(market_data_timeout_s=5))
     fake_upstreams.always("klines", Reply(delay=0.2))
     fake_upstreams.always("simple_price", Reply(delay=0.2))
     frames = await asyncio.gather(*(live.candles("ETH", "1h", 50) for _ in range(20)))
@@ -54,6 +57,7 @@ async def test_single_flight_counted_by_the_server(
     assert fake_upstreams.count("simple_price") == 1
     assert all(f.equals(frames[0]) for f in frames)
     assert {q.symbol for q in quotes} == {a.symbol for a in live.assets}
+    await live.aclose()
 
 
 async def test_binance_down_falls_back_to_coingecko(
@@ -101,7 +105,7 @@ async def test_both_upstreams_down_raises_a_typed_error(
 
 async def test_stale_if_error_with_age(fake_upstreams: FakeUpstreams) -> None:
     settings = fake_upstreams.settings(
-        market_data_quote_ttl_s=0.05, market_data_history_ttl_s=0.05, market_data_max_stale_s=0.6
+        market_data_quote_ttl_s=0.05, market_data_history_ttl_s=0.05, market_data_max_stale_s=1.0
     )
     source = build_source(settings)
     fresh = await source.quote("BTC")
@@ -114,7 +118,7 @@ async def test_stale_if_error_with_age(fake_upstreams: FakeUpstreams) -> None:
     stale_history = await source.history("BTC", 3)
     assert stale_history.stale and stale_history.prices == history.prices
     assert (await source.history("BTC", 3)).stale is False  # recovered
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.0)
     with pytest.raises(UpstreamUnavailableError):
         await source.quote("BTC")  # too old to serve
     await source.aclose()

@@ -1,0 +1,105 @@
+"""The FastAPI app with the seed's routes; `service.py` mounts it into the BentoML API service.
+
+Routes reach the engine through `app.state.engine`, which the service sets when it starts.
+"""
+
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+
+from forecast_service.errors import (
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    ServiceError,
+    install_error_handlers,
+)
+from forecast_service.forecasting import ForecastEngine, now_iso
+from forecast_service.schemas import (
+    AssetsResponse,
+    BatchEntry,
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ForecastRequest,
+    ForecastResponse,
+    HealthResponse,
+    HistoryResponse,
+    PredictResponse,
+)
+from forecast_service.settings import ServiceSettings
+
+Symbol = Annotated[str, Query(min_length=1, max_length=20, description="e.g. BTC (any case)")]
+Seed = Annotated[int | None, Query(ge=0, description="fixes the sample paths (reproducible)")]
+
+
+def engine_of(request: Request) -> ForecastEngine:
+    """The engine the service attached to the app."""
+    return request.app.state.engine
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """Build the app; limits in the OpenAPI schema come from `settings`."""
+    app = FastAPI(
+        title="Kronos forecast service",
+        version="0.1.0",
+        description="Crypto price forecasts from the Kronos candlestick foundation model.",
+    )
+    install_error_handlers(app)
+    Horizon = Annotated[
+        int | None,
+        Query(ge=1, le=settings.kronos_max_horizon, description="hours ahead (default 24)"),
+    ]
+    Samples = Annotated[
+        int | None,
+        Query(ge=1, le=settings.kronos_max_samples, description="sample paths"),
+    ]
+
+    @app.get("/api/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+    async def predict(
+        request: Request,
+        symbol: Symbol,
+        horizon: Horizon = None,
+        samples: Samples = None,
+        seed: Seed = None,
+    ) -> PredictResponse:
+        """Forecast the next `horizon` hours of `symbol` (cached until the next candle closes)."""
+        return await engine_of(request).predict(symbol, horizon, samples, seed)
+
+    @app.post("/api/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
+    async def predict_batch(request: Request, body: BatchPredictRequest) -> BatchPredictResponse:
+        """Forecast several symbols in as few model passes as possible; errors per entry."""
+        if len(body.symbols) > settings.batch_max_symbols:
+            raise InvalidRequestError(f"at most {settings.batch_max_symbols} symbols per batch")
+        outcomes = await engine_of(request).predict_many(
+            body.symbols, body.horizon, body.samples, body.seed
+        )
+        entries = [
+            BatchEntry(symbol=symbol.upper(), ok=False, error=o.code, message=o.message)
+            if isinstance(o, ServiceError)
+            else BatchEntry(symbol=o.symbol, ok=True, data=o)
+            for symbol, o in zip(body.symbols, outcomes, strict=True)
+        ]
+        return BatchPredictResponse(results=entries, count=len(entries), timestamp=now_iso())
+
+    @app.post("/api/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+    async def forecast(request: Request, body: ForecastRequest) -> ForecastResponse:
+        """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
+        return await engine_of(request).forecast_candles(body)
+
+    @app.get("/api/history", response_model=HistoryResponse, responses=ERROR_RESPONSES)
+    async def history(
+        request: Request, symbol: Symbol, days: Annotated[int, Query(ge=1, le=365)] = 7
+    ) -> HistoryResponse:
+        """Price, volume and market-cap points for the last `days` days."""
+        return await engine_of(request).history(symbol, days)
+
+    @app.get("/api/assets", response_model=AssetsResponse)
+    async def assets(request: Request) -> AssetsResponse:
+        """The supported assets."""
+        return engine_of(request).assets()
+
+    @app.get("/health", response_model=HealthResponse)
+    async def health(request: Request) -> HealthResponse:
+        """Liveness plus model state (loaded, or fallback and why) and data source state."""
+        return await engine_of(request).health()
+
+    return app

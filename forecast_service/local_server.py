@@ -1,0 +1,75 @@
+"""Start a real `bentoml serve service:ApiService` on a free loopback port (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def bentoml_server(
+    env: Mapping[str, str], *, cwd: Path, log: Path, timeout: float = 120.0
+) -> Iterator[str]:
+    """Serve with `env` added to the environment; yield the base URL once /readyz and /health
+    answer; stop the whole process group on exit. RuntimeError (with the log tail) if it fails."""
+    port = free_port()
+    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", **env}
+    command = [sys.executable, "-m", "bentoml", "serve", "service:ApiService"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _ready(url):
+            if process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited {process.returncode}:\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bentoml serve not ready after {timeout} s:\n{_tail(log)}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return (
+            httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            and httpx.get(f"{url}/health", timeout=5).status_code == 200
+        )
+    except httpx.HTTPError:
+        return False
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]

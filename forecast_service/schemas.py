@@ -1,0 +1,337 @@
+"""Request and response models.
+
+The response models keep every field of the seed backend's API (same names and types) and only add
+fields. The runner models are what travels between the API service and the Kronos runner service.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from kronos_runner import FEATURES, Forecast
+
+Trend = Literal["bullish", "bearish", "neutral"]
+
+
+def iso_utc(ts: datetime | pd.Timestamp) -> str:
+    """`2025-10-15T12:00:00Z`: the seed's timestamp format (UTC, seconds)."""
+    stamp = pd.Timestamp(ts)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns: a stable code and a human-readable message."""
+
+    error: str = Field(examples=["unknown_symbol"])
+    message: str
+
+
+# ---- forecasts -------------------------------------------------------------------------------
+
+
+class PredictionPoint(BaseModel):
+    """One forecast step. `price` is the mean close over the sample paths."""
+
+    hour: int = Field(description="steps ahead of the last closed candle (hours for /api/predict)")
+    price: float
+    timestamp: str
+    median: float
+    low: float = Field(description="lower band edge (10% quantile unless calibrated)")
+    high: float = Field(description="upper band edge (90% quantile unless calibrated)")
+
+
+class Prediction(BaseModel):
+    """The seed's `prediction` object plus band, probability and provenance fields."""
+
+    price_24h: float = Field(description="mean predicted close at hour min(24, horizon)")
+    confidence: float = Field(ge=0, le=1, description="share of paths agreeing with `trend`")
+    trend: Trend
+    predictions: list[PredictionPoint]
+    model: Literal["kronos", "fallback"]
+    modelId: str
+    tokenizerId: str | None
+    fallbackReason: str | None = None
+    upProbability: float = Field(ge=0, le=1, description="share of paths above the last close")
+    bandLevels: tuple[float, float] = (0.1, 0.9)
+    calibrated: bool = False
+    horizon: int
+    samples: int
+    seed: int | None = None
+
+
+class PredictResponse(BaseModel):
+    """`GET /api/predict`: the seed's shape plus cache/staleness/provenance fields."""
+
+    symbol: str
+    currentPrice: float
+    change24h: float
+    volume24h: float
+    prediction: Prediction
+    timestamp: str
+    dataSource: str = Field(description="where the candles came from: binance, coingecko or files")
+    lastCandle: str = Field(description="open time of the last closed candle the forecast used")
+    cached: bool = False
+    stale: bool = False
+    dataAgeSeconds: float = 0.0
+    generatedAt: str
+
+
+class BatchPredictRequest(BaseModel):
+    """`POST /api/predict/batch`."""
+
+    symbols: list[str] = Field(min_length=1)
+    horizon: int | None = Field(None, ge=1)
+    samples: int | None = Field(None, ge=1)
+    seed: int | None = Field(None, ge=0)
+
+
+class BatchEntry(BaseModel):
+    """One symbol of a batch: either `data` or `error` + `message`."""
+
+    symbol: str
+    ok: bool
+    data: PredictResponse | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class BatchPredictResponse(BaseModel):
+    """`POST /api/predict/batch`: one entry per requested symbol, in order."""
+
+    results: list[BatchEntry]
+    count: int
+    timestamp: str
+
+
+class Candle(BaseModel):
+    """One caller-supplied candle for `POST /api/forecast`."""
+
+    timestamp: datetime
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float | None = Field(None, ge=0)
+    amount: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Candle:
+        """Finite values, and high/low enclosing open/close."""
+        values = [self.open, self.high, self.low, self.close, self.volume or 0, self.amount or 0]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("candle values must be finite")
+        if self.high < max(self.open, self.close) or self.low > min(self.open, self.close):
+            raise ValueError("high/low must enclose open and close")
+        return self
+
+
+class ForecastRequest(BaseModel):
+    """`POST /api/forecast`: the caller's own candles, oldest first, regularly spaced."""
+
+    candles: list[Candle] = Field(min_length=2)
+    horizon: int | None = Field(None, ge=1)
+    samples: int | None = Field(None, ge=1)
+    seed: int | None = Field(None, ge=0)
+
+    @field_validator("candles")
+    @classmethod
+    def _ordered(cls, candles: list[Candle]) -> list[Candle]:
+        """Strictly increasing timestamps with one regular spacing."""
+        stamps = pd.DatetimeIndex([pd.Timestamp(c.timestamp) for c in candles])
+        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+        steps = np.diff(stamps.asi8)
+        if (steps <= 0).any():
+            raise ValueError("candle timestamps must be strictly increasing")
+        if (steps != steps[0]).any():
+            raise ValueError("candles must be regularly spaced")
+        return candles
+
+    def frame(self) -> pd.DataFrame:
+        """The candles as a DataFrame in the `data_sources` candle layout."""
+        rows = [c.model_dump() for c in self.candles]
+        df = pd.DataFrame(rows)
+        df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
+        for column in ("volume", "amount"):
+            if df[column].isna().any():
+                df = df.drop(columns=column)
+        return df
+
+
+class ForecastResponse(BaseModel):
+    """`POST /api/forecast`: the path summary for the caller's candles."""
+
+    prediction: Prediction
+    lastClose: float
+    lastCandle: str
+    intervalSeconds: float
+    timestamp: str
+    generatedAt: str
+
+
+# ---- history, assets, health ----------------------------------------------------------------
+
+
+class HistoryData(BaseModel):
+    """The seed's `data` object: `[[ms, value], ...]` series."""
+
+    prices: list[tuple[int, float]]
+    volumes: list[tuple[int, float]]
+    marketCaps: list[tuple[int, float]]
+
+
+class HistoryResponse(BaseModel):
+    """`GET /api/history`."""
+
+    symbol: str
+    days: int
+    data: HistoryData
+    timestamp: str
+    dataSource: str
+    stale: bool = False
+
+
+class AssetEntry(BaseModel):
+    """One supported asset (`name` is the CoinGecko id, as in the seed)."""
+
+    symbol: str
+    name: str
+    supported: bool = True
+
+
+class AssetsResponse(BaseModel):
+    """`GET /api/assets`."""
+
+    assets: list[AssetEntry]
+    count: int
+
+
+class ModelHealth(BaseModel):
+    """Model state for `/health`: `loaded`, or `fallback` with the reason."""
+
+    state: Literal["loaded", "fallback"]
+    reason: str | None = None
+    modelId: str
+    tokenizerId: str
+    device: str | None = None
+    calibrated: bool = False
+    calibrationError: str | None = None
+
+
+class DataSourceHealth(BaseModel):
+    """Data source state for `/health`, from the outcomes of recent calls (no upstream call)."""
+
+    name: str
+    state: Literal["ok", "degraded", "unknown"]
+    lastError: str | None = None
+    lastErrorAt: str | None = None
+
+
+class HealthResponse(BaseModel):
+    """`GET /health`: the seed's `status` + `timestamp`, plus model and data source state."""
+
+    status: Literal["ok"] = "ok"
+    timestamp: str
+    model: ModelHealth
+    dataSource: DataSourceHealth
+
+
+# ---- runner (API service <-> Kronos runner service) -----------------------------------------
+
+
+class SamplingParams(BaseModel):
+    """Sampling parameters; items with equal parameters share one generation pass."""
+
+    samples: int = Field(ge=1)
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(0, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+
+
+class RunnerItem(BaseModel):
+    """One series to forecast: columns of candles (timestamps in Unix ms), horizon, sampling."""
+
+    timestamps: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float] | None = None
+    amount: list[float] | None = None
+    horizon: int
+    seed: int | None = None
+    sampling: SamplingParams
+
+    @classmethod
+    def from_frame(
+        cls, df: pd.DataFrame, horizon: int, sampling: SamplingParams, seed: int | None
+    ) -> RunnerItem:
+        """Build an item from a candle DataFrame (timestamp column, OHLC[VA])."""
+        columns = {name: df[name].astype(float).tolist() for name in FEATURES if name in df.columns}
+        stamps = pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True))
+        return cls(
+            timestamps=stamps.as_unit("ms").asi8.tolist(),
+            horizon=horizon,
+            seed=seed,
+            sampling=sampling,
+            **columns,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The item's candles as a DataFrame for `KronosPipeline.predict`."""
+        data = {"timestamp": pd.to_datetime(self.timestamps, unit="ms", utc=True)}
+        for name in FEATURES:
+            values = getattr(self, name)
+            if values is not None:
+                data[name] = values
+        return pd.DataFrame(data)
+
+
+class RunnerResult(BaseModel):
+    """One item's outcome: paths (samples x horizon x 6, FEATURES order) or an error."""
+
+    ok: bool
+    error: str | None = None
+    error_kind: Literal["invalid", "failed", "not_loaded", "non_finite"] | None = None
+    timestamps: list[int] = []
+    paths: list[list[list[float]]] = []
+
+    @classmethod
+    def from_forecast(cls, forecast: Forecast) -> RunnerResult:
+        """Wrap a forecast; non-finite paths become a `non_finite` error."""
+        if not np.isfinite(forecast.paths).all():
+            return cls.failure("non_finite", "the model returned non-finite values")
+        return cls(
+            ok=True,
+            timestamps=forecast.timestamps.as_unit("ms").asi8.tolist(),
+            paths=forecast.paths.astype(float).tolist(),
+        )
+
+    @classmethod
+    def failure(cls, kind: str, message: str) -> RunnerResult:
+        """A per-item error."""
+        return cls(ok=False, error_kind=kind, error=message)
+
+    def forecast(self) -> Forecast:
+        """The result as a `kronos_runner.Forecast`."""
+        return Forecast(
+            timestamps=pd.DatetimeIndex(pd.to_datetime(self.timestamps, unit="ms", utc=True)),
+            paths=np.asarray(self.paths, dtype=np.float64),
+        )
+
+
+class RunnerStatus(BaseModel):
+    """The runner's model state (`loaded` false: `error` says why)."""
+
+    loaded: bool
+    modelId: str
+    tokenizerId: str
+    device: str | None = None
+    maxContext: int | None = None
+    error: str | None = None

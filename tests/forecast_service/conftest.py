@@ -1,0 +1,37 @@
+"""Fixtures of the forecast_service tests: settings on the shared candles, tiny checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_sources import MarketDataSettings
+from forecast_service.settings import ServiceSettings
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(reference_dir: Path) -> tuple[Path, Path]:
+    """(model dir, tokenizer dir) of the tiny reference checkpoints (save_pretrained layout)."""
+    return reference_dir / "tiny-model", reference_dir / "tiny-tokenizer"
+
+
+@pytest.fixture
+def make_settings(ohlcv_dir: Path, tiny_checkpoint: tuple[Path, Path]):
+    """Settings on the files source and the tiny checkpoint; keyword overrides apply."""
+
+    def make(**overrides: object) -> ServiceSettings:
+        values: dict[str, object] = {
+            "kronos_model": str(tiny_checkpoint[0]),
+            "kronos_tokenizer": str(tiny_checkpoint[1]),
+            "device": "cpu",
+            "kronos_samples": 4,
+            "kronos_lookback": 64,
+            "market": MarketDataSettings(
+                _env_file=None, market_data_source="files", market_data_dir=ohlcv_dir
+            ),
+        }
+        values.update(overrides)
+        return ServiceSettings(_env_file=None, **values)
+
+    return make

@@ -1,0 +1,286 @@
+"""End to end: real `bentoml serve service:ApiService` subprocesses on free loopback ports.
+
+One server per fixture and module: the main one on the files source with the tiny reference
+checkpoint, and one whose model path is broken (fallback) with a data directory holding BTC only
+(503 for the rest).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from forecast_service.local_server import bentoml_server
+from kronos_runner.calibration import BandCalibration
+
+pytestmark = pytest.mark.e2e
+
+ORIGIN = "http://frontend.example"
+
+
+def serve(env: dict[str, str], log: Path, repo: Path) -> Iterator[str]:
+    """One server for a module's tests (files source, cpu)."""
+    with bentoml_server({"DEVICE": "cpu", **env}, cwd=repo, log=log) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(
+    ohlcv_dir: Path,
+    reference_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("serve")
+    # a calibration that keeps the raw 80% band (zero adjustment), to check the wiring
+    BandCalibration({0.8: np.zeros(24), 0.9: np.zeros(24)}).save(folder / "calibration.json")
+    env = {
+        "MARKET_DATA_SOURCE": "files",
+        "MARKET_DATA_DIR": str(ohlcv_dir),
+        "KRONOS_MODEL": str(reference_dir / "tiny-model"),
+        "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
+        "KRONOS_SAMPLES": "8",
+        "KRONOS_CALIBRATION": str(folder / "calibration.json"),
+        "CORS_ORIGINS": ORIGIN,
+    }
+    yield from serve(env, folder / "server.log", pytestconfig.rootpath)
+
+
+@pytest.fixture(scope="module")
+def broken_server(
+    ohlcv_dir: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("only-btc")
+    shutil.copy(ohlcv_dir / "BTC_1h.csv", data / "BTC_1h.csv")
+    env = {
+        "MARKET_DATA_SOURCE": "files",
+        "MARKET_DATA_DIR": str(data),
+        "KRONOS_MODEL": str(data / "no-such-checkpoint"),
+        "KRONOS_SAMPLES": "8",
+    }
+    yield from serve(
+        env, tmp_path_factory.mktemp("serve-broken") / "server.log", pytestconfig.rootpath
+    )
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_timestamp(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 20 and value.endswith("Z") and value[10] == "T"
+
+
+def assert_seed_predict_shape(body: dict) -> None:
+    """Every field of the seed's /api/predict response, same names and types."""
+    assert isinstance(body["symbol"], str)
+    for name in ("currentPrice", "change24h", "volume24h"):
+        assert is_number(body[name]), name
+    assert is_timestamp(body["timestamp"])
+    prediction = body["prediction"]
+    assert is_number(prediction["price_24h"])
+    assert is_number(prediction["confidence"]) and 0 <= prediction["confidence"] <= 1
+    assert prediction["trend"] in {"bullish", "bearish", "neutral"}
+    assert isinstance(prediction["model"], str)
+    assert isinstance(prediction["predictions"], list) and prediction["predictions"]
+    for i, point in enumerate(prediction["predictions"], start=1):
+        assert point["hour"] == i and isinstance(point["hour"], int)
+        assert is_number(point["price"]) and is_timestamp(point["timestamp"])
+        assert point["low"] <= point["median"] <= point["high"]
+    # additive fields
+    for name in ("cached", "stale"):
+        assert isinstance(body[name], bool)
+    assert is_timestamp(body["generatedAt"]) and isinstance(body["dataSource"], str)
+    assert 0 <= prediction["upProbability"] <= 1 and prediction["bandLevels"] == [0.1, 0.9]
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "message"} and body["error"] == code
+
+
+def test_predict_shape_and_cache_hit(server: str) -> None:
+    params = {"symbol": "BTC", "seed": 7}
+    first = httpx.get(f"{server}/api/predict", params=params, timeout=60)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert_seed_predict_shape(body)
+    assert body["symbol"] == "BTC" and body["cached"] is False
+    assert body["prediction"]["model"] == "kronos" and len(body["prediction"]["predictions"]) == 24
+    assert body["prediction"]["modelId"].endswith("tiny-model")
+    assert body["prediction"]["calibrated"] is True
+    start = time.perf_counter()
+    second = httpx.get(f"{server}/api/predict", params=params, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert second.json()["cached"] is True and elapsed < 0.5
+    assert second.json()["prediction"] == body["prediction"]
+
+
+def test_concurrent_requests_share_one_computation(server: str) -> None:
+    params = {"symbol": "BNB", "seed": 99, "horizon": 6}
+
+    def ask(_: int) -> dict:
+        return httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        bodies = list(pool.map(ask, range(32)))
+    assert len({b["generatedAt"] for b in bodies}) == 1
+    assert sum(not b["cached"] for b in bodies) == 1
+    assert all(b["prediction"] == bodies[0]["prediction"] for b in bodies)
+
+
+def test_predict_parameters_and_errors(server: str) -> None:
+    body = httpx.get(
+        f"{server}/api/predict", params={"symbol": "eth", "horizon": 5, "samples": 3}, timeout=60
+    ).json()
+    assert body["symbol"] == "ETH" and body["prediction"]["samples"] == 3
+    assert len(body["prediction"]["predictions"]) == 5
+    assert_error(
+        httpx.get(f"{server}/api/predict", params={"symbol": "NOPE"}), 404, "unknown_symbol"
+    )
+    for params in (
+        {"symbol": "BTC", "horizon": 0},
+        {"symbol": "BTC", "horizon": 1000},
+        {"symbol": "BTC", "samples": 0},
+        {"symbol": "BTC", "seed": "x"},
+        {},
+    ):
+        assert_error(httpx.get(f"{server}/api/predict", params=params), 422, "invalid_parameters")
+
+
+def test_history_assets_health(server: str) -> None:
+    history = httpx.get(f"{server}/api/history", params={"symbol": "BTC", "days": 7}).json()
+    assert set(history) >= {"symbol", "days", "data", "timestamp"}
+    assert (
+        history["symbol"] == "BTC" and history["days"] == 7 and is_timestamp(history["timestamp"])
+    )
+    assert set(history["data"]) == {"prices", "volumes", "marketCaps"}
+    ms, price = history["data"]["prices"][0]
+    assert isinstance(ms, int) and ms > 10**12 and is_number(price)
+    assert_error(
+        httpx.get(f"{server}/api/history", params={"symbol": "BTC", "days": 0}),
+        422,
+        "invalid_parameters",
+    )
+    assert_error(
+        httpx.get(f"{server}/api/history", params={"symbol": "ZZZ"}), 404, "unknown_symbol"
+    )
+    assets = httpx.get(f"{server}/api/assets").json()
+    assert set(assets) == {"assets", "count"} and assets["count"] == 8
+    assert all(set(a) == {"symbol", "name", "supported"} for a in assets["assets"])
+    assert [a["symbol"] for a in assets["assets"]] == [
+        "BTC",
+        "ETH",
+        "BNB",
+        "SOL",
+        "XRP",
+        "ADA",
+        "DOGE",
+        "DOT",
+    ]
+    health = httpx.get(f"{server}/health").json()
+    assert health["status"] == "ok" and is_timestamp(health["timestamp"])
+    assert health["model"]["state"] == "loaded" and health["model"]["device"] == "cpu"
+    assert health["model"]["calibrated"] is True and health["model"]["calibrationError"] is None
+    assert health["dataSource"]["name"] == "files"
+
+
+def test_batch_and_forecast(server: str, ohlcv_dir: Path) -> None:
+    response = httpx.post(
+        f"{server}/api/predict/batch",
+        json={"symbols": ["SOL", "XRP", "bogus", "ADA"], "horizon": 4, "seed": 1},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["ok"] for r in results] == [True, True, False, True]
+    assert results[2]["error"] == "unknown_symbol"
+    for entry in (results[0], results[1], results[3]):
+        assert_seed_predict_shape(entry["data"])
+    assert_error(
+        httpx.post(f"{server}/api/predict/batch", json={"symbols": "BTC"}),
+        422,
+        "invalid_parameters",
+    )
+    assert_error(
+        httpx.post(
+            f"{server}/api/predict/batch",
+            content=b"[",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+        "invalid_parameters",
+    )
+    import pandas as pd
+
+    candles = pd.read_csv(ohlcv_dir / "DOT_1h.csv").tail(100).to_dict(orient="records")
+    forecast = httpx.post(
+        f"{server}/api/forecast", json={"candles": candles, "horizon": 6}, timeout=60
+    )
+    assert forecast.status_code == 200, forecast.text
+    assert len(forecast.json()["prediction"]["predictions"]) == 6
+    assert_error(
+        httpx.post(f"{server}/api/forecast", json={"candles": candles[::-1]}),
+        422,
+        "invalid_parameters",
+    )
+
+
+def test_cors(server: str) -> None:
+    preflight = httpx.options(
+        f"{server}/api/predict",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    simple = httpx.get(f"{server}/api/assets", headers={"Origin": ORIGIN})
+    assert simple.headers["access-control-allow-origin"] == ORIGIN
+    other = httpx.get(f"{server}/api/assets", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_bentoml_endpoints_and_docs(server: str) -> None:
+    assert httpx.get(f"{server}/livez").status_code == 200
+    assert httpx.get(f"{server}/readyz").status_code == 200
+    metrics = httpx.get(f"{server}/metrics")
+    assert metrics.status_code == 200 and "bentoml" in metrics.text
+    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert {
+        "/api/predict",
+        "/api/predict/batch",
+        "/api/forecast",
+        "/api/history",
+        "/api/assets",
+        "/health",
+    } <= set(paths)
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
+    health = httpx.get(f"{broken_server}/health").json()
+    assert health["status"] == "ok" and health["model"]["state"] == "fallback"
+    assert "no-such-checkpoint" in health["model"]["reason"]
+    body = httpx.get(f"{broken_server}/api/predict", params={"symbol": "BTC"}, timeout=60).json()
+    assert_seed_predict_shape(body)
+    assert body["prediction"]["model"] == "fallback"
+    assert body["prediction"]["calibrated"] is False
+    assert "model not loaded" in body["prediction"]["fallbackReason"]
+    assert len(body["prediction"]["predictions"]) == 24 and body["prediction"]["samples"] == 8
+    assert_error(
+        httpx.get(f"{broken_server}/api/predict", params={"symbol": "ETH"}),
+        503,
+        "market_data_unavailable",
+    )
+    assert_error(
+        httpx.get(f"{broken_server}/api/history", params={"symbol": "ETH"}),
+        503,
+        "market_data_unavailable",
+    )
