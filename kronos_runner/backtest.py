@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
@@ -500,6 +501,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="Kronos checkpoint: hub id or save_pretrained directory")
     p.add_argument("--tokenizer", help="tokenizer checkpoint: hub id or directory")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--max-context", type=int, default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
@@ -537,6 +539,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the backtest and write the table, CSV/JSON, calibrations and plots."""
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     frames = load_candle_dir(args.data, args.interval, args.symbols)
     began = time.perf_counter()
     result = run_backtest(
