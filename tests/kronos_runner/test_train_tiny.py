@@ -102,3 +102,20 @@ def test_backtest_of_the_trained_checkpoint(
     assert all(0 <= r["cov80_cal"] <= 1 and r["crps"] > 0 for r in kronos)
     calibration = BandCalibration.load(tmp_path / "calibration_kronos.json")
     assert calibration.levels == (0.8, 0.9) and calibration.horizon == 8
+
+
+def test_fine_tuning_checkpoints_in_the_official_layout(
+    ohlcv_dir: Path, reference_dir: Path, tmp_path: Path
+) -> None:
+    summary = main(
+        _args(ohlcv_dir, tmp_path, "--tokenizer-steps", "16", "--predictor-steps", "16",
+              "--tokenizer-lr", "1e-3", "--predictor-lr", "1e-3",
+              "--init-tokenizer", str(reference_dir / "tiny-tokenizer"),
+              "--init-model", str(reference_dir / "tiny-model"))
+    )  # fmt: skip
+    for stage in ("tokenizer", "predictor"):
+        result = summary["stages"][stage]
+        assert result["done"] and result["best_val_loss"] < result["history"][0]["val_loss"]
+    official = json.loads((reference_dir / "tiny-model" / "config.json").read_text())
+    assert json.loads((tmp_path / "model" / "config.json").read_text()) == official
+    KronosPipeline.from_pretrained(tmp_path / "model", tmp_path / "tokenizer", device="cpu")
