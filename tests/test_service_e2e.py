@@ -19,6 +19,7 @@ import pytest
 
 from forecast_service.local_server import bentoml_server
 from kronos_runner.calibration import BandCalibration
+from tests.forecast_service.api_helpers import API_ROUTES, assert_error
 
 pytestmark = pytest.mark.e2e
 
@@ -99,12 +100,6 @@ def assert_seed_predict_shape(body: dict) -> None:
         assert isinstance(body[name], bool)
     assert is_timestamp(body["generatedAt"]) and isinstance(body["dataSource"], str)
     assert 0 <= prediction["upProbability"] <= 1 and prediction["bandLevels"] == [0.1, 0.9]
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "message"} and body["error"] == code
 
 
 def test_predict_shape_and_cache_hit(server: str) -> None:
@@ -253,14 +248,7 @@ def test_bentoml_endpoints_and_docs(server: str) -> None:
     metrics = httpx.get(f"{server}/metrics")
     assert metrics.status_code == 200 and "bentoml" in metrics.text
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
-    assert {
-        "/api/predict",
-        "/api/predict/batch",
-        "/api/forecast",
-        "/api/history",
-        "/api/assets",
-        "/health",
-    } <= set(paths)
+    assert set(API_ROUTES) <= set(paths)
     assert httpx.get(f"{server}/docs").status_code == 200
 
 
