@@ -3,9 +3,12 @@
 Routes reach the engine through `app.state.engine`, which the service sets when it starts.
 """
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import FastAPI, Query, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from forecast_service.errors import (
     ERROR_RESPONSES,
@@ -15,6 +18,8 @@ from forecast_service.errors import (
 )
 from forecast_service.forecasting import ForecastEngine, now_iso
 from forecast_service.schemas import (
+    MAX_SEED,
+    SYMBOL_MAX_LENGTH,
     AssetsResponse,
     BatchEntry,
     BatchPredictRequest,
@@ -27,8 +32,13 @@ from forecast_service.schemas import (
 )
 from forecast_service.settings import ServiceSettings
 
-Symbol = Annotated[str, Query(min_length=1, max_length=20, description="e.g. BTC (any case)")]
-Seed = Annotated[int | None, Query(ge=0, description="fixes the sample paths (reproducible)")]
+Symbol = Annotated[
+    str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
+]
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+Seed = Annotated[
+    int | None, Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)")
+]
 
 
 def engine_of(request: Request) -> ForecastEngine:
@@ -101,5 +111,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def health(request: Request) -> HealthResponse:
         """Liveness plus model state (loaded, or fallback and why) and data source state."""
         return await engine_of(request).health()
+
+    @app.api_route(
+        "/api/{path:path}", methods=ANY_METHOD, include_in_schema=False, response_model=None
+    )
+    async def unknown_route(request: Request, path: str) -> NoReturn:
+        """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
+        without this route BentoML answers them in plain text."""
+        allowed = {
+            method
+            for route in app.router.routes
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is Match.PARTIAL
+            for method in route.methods
+        }
+        if allowed:
+            raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+        raise StarletteHTTPException(404, f"no route /api/{path}")
 
     return app

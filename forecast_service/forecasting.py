@@ -396,13 +396,16 @@ class ForecastEngine:
                 f"at most {self.settings.forecast_max_candles} candles per request"
             )
         frame = request.frame()
-        [(prediction, _)] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
         stamps = pd.DatetimeIndex(frame["timestamp"])
+        last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
+        if last + step * horizon > pd.Timestamp.max.value:
+            raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
+        [(prediction, _)] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
         return ForecastResponse(
             prediction=prediction,
             lastClose=float(frame["close"].iloc[-1]),
             lastCandle=iso_utc(stamps[-1]),
-            intervalSeconds=float((stamps[1] - stamps[0]).total_seconds()),
+            intervalSeconds=step / 1e9,
             timestamp=now_iso(),
             generatedAt=now_iso(),
         )

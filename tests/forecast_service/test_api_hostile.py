@@ -1,0 +1,104 @@
+"""Hostile clients in-process: every bad request is a JSON 4xx, never a 500 or a NaN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.forecast_service.api_helpers import assert_error
+
+
+def hourly_candles(ohlcv_dir: Path, start: str, n: int = 20) -> list[dict]:
+    """`n` real BTC candles re-stamped hourly from `start`."""
+    df = pd.read_csv(ohlcv_dir / "BTC_1h.csv").tail(n).drop(columns=["amount"])
+    df["timestamp"] = [(pd.Timestamp(start) + pd.Timedelta(hours=i)).isoformat() for i in range(n)]
+    return df.to_dict(orient="records")
+
+
+@pytest.mark.parametrize("start", ["9999-12-30T00:00:00Z", "0001-01-01T00:00:00Z"])
+def test_forecast_timestamps_beyond_pandas_range(
+    client: TestClient, ohlcv_dir: Path, start: str
+) -> None:
+    candles = hourly_candles(ohlcv_dir, "2024-01-01")
+    for i, candle in enumerate(candles):
+        candle["timestamp"] = start.replace("00:00:00", f"{i:02d}:00:00")
+    response = client.post("/api/forecast", json={"candles": candles, "horizon": 2, "samples": 2})
+    assert_error(response, 422, "invalid_parameters")
+    assert "timestamps must lie between" in response.json()["message"]
+
+
+def test_forecast_horizon_past_the_end_of_time(client: TestClient, ohlcv_dir: Path) -> None:
+    candles = hourly_candles(ohlcv_dir, "2262-04-10T00:00:00Z")
+    response = client.post("/api/forecast", json={"candles": candles, "horizon": 72, "samples": 2})
+    assert_error(response, 422, "invalid_parameters")
+    fits = client.post("/api/forecast", json={"candles": candles, "horizon": 2, "samples": 2})
+    assert fits.status_code == 200, fits.text
+
+
+def test_forecast_naive_and_offset_timestamps_are_utc(client: TestClient, ohlcv_dir: Path) -> None:
+    candles = hourly_candles(ohlcv_dir, "2024-01-01T00:00:00")
+    candles[1]["timestamp"] = "2024-01-01T06:00:00+05:00"
+    body = client.post("/api/forecast", json={"candles": candles, "horizon": 2, "seed": 1}).json()
+    assert body["lastCandle"] == "2024-01-01T19:00:00Z" and body["intervalSeconds"] == 3600
+    assert body["prediction"]["predictions"][0]["timestamp"] == "2024-01-01T20:00:00Z"
+
+
+@pytest.mark.parametrize("seed", [2**63, 10**30])
+def test_seed_beyond_the_generators_range_is_rejected(client: TestClient, seed: int) -> None:
+    """Such seeds used to fall back to the statistical forecaster silently."""
+    params = {"symbol": "BTC", "horizon": 2, "samples": 2, "seed": seed}
+    assert_error(client.get("/api/predict", params=params), 422, "invalid_parameters")
+    batch = {"symbols": ["BTC"], "horizon": 2, "seed": seed}
+    assert_error(client.post("/api/predict/batch", json=batch), 422, "invalid_parameters")
+
+
+def test_largest_seed_uses_the_model(client: TestClient) -> None:
+    params = {"symbol": "BTC", "horizon": 2, "samples": 2, "seed": 2**63 - 1}
+    prediction = client.get("/api/predict", params=params).json()["prediction"]
+    assert prediction["model"] == "kronos" and prediction["seed"] == 2**63 - 1
+
+
+def test_batch_symbols_are_bounded_like_the_query_parameter(client: TestClient) -> None:
+    """A 50 MB symbol used to be echoed back in a 200 answer."""
+    for symbol in ("A" * 21, ""):
+        body = {"symbols": ["BTC", symbol], "horizon": 2}
+        assert_error(client.post("/api/predict/batch", json=body), 422, "invalid_parameters")
+
+
+def test_batch_mixes_duplicates_unknown_and_good_symbols(client: TestClient) -> None:
+    body = {"symbols": ["BTC", "btc ", "ZZZ", "\x00", "eth"], "horizon": 2, "samples": 2}
+    results = client.post("/api/predict/batch", json=body).json()["results"]
+    assert [r["ok"] for r in results] == [True, True, False, False, True]
+    assert results[0]["data"]["prediction"] == results[1]["data"]["prediction"]
+    assert {r["error"] for r in results if not r["ok"]} == {"unknown_symbol"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api/nope", 404, "not_found"),
+        ("GET", "/api/predict/batch/x", 404, "not_found"),
+        ("POST", "/api/predict", 405, "method_not_allowed"),
+        ("DELETE", "/api/assets", 405, "method_not_allowed"),
+        ("GET", "/api/forecast", 405, "method_not_allowed"),
+        ("PUT", "/health", 405, "method_not_allowed"),
+    ],
+)
+def test_unknown_routes_and_methods_are_json(
+    client: TestClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = client.request(method, path)
+    assert_error(response, status, code)
+    if status == 405:
+        assert response.headers["allow"]
+
+
+def test_body_nested_too_deep_is_422(client: TestClient) -> None:
+    deep = b'{"symbols": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = client.post(
+        "/api/predict/batch", content=deep, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 422, "invalid_parameters")
