@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 INTERVAL = "1h"
 INTERVAL_SECONDS = 3600.0
 STATUS_TIMEOUT = 3.0
+MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
 T = TypeVar("T")
 
 
@@ -210,8 +211,10 @@ class ForecastEngine:
         )
         if isinstance(candles, BaseException):
             raise candles
-        if candles.empty:
-            raise DataUnavailableError(f"no candles for {symbol}")
+        if len(candles) < MIN_CANDLES:
+            raise DataUnavailableError(
+                f"{len(candles)} candle(s) for {symbol}: too few to forecast"
+            )
         return candles, None if isinstance(quote, BaseException) else quote
 
     # ---- forecasting ------------------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.forecast_service.api_helpers import assert_error
+from data_sources import MarketDataSettings
+from forecast_service.runner_core import LocalRunnerClient, RunnerCore
+from tests.forecast_service.api_helpers import assert_error, client_for
 
 
 def hourly_candles(ohlcv_dir: Path, start: str, n: int = 20) -> list[dict]:
@@ -102,3 +105,21 @@ def test_body_nested_too_deep_is_422(client: TestClient) -> None:
         "/api/predict/batch", content=deep, headers={"content-type": "application/json"}
     )
     assert_error(response, 422, "invalid_parameters")
+
+
+def test_one_candle_of_history_is_503_and_spares_its_neighbours(
+    make_settings, core: RunnerCore, ohlcv_dir: Path, tmp_path: Path
+) -> None:
+    """A one-row file used to crash the fallback (500) and fail the whole batch."""
+    pd.read_csv(ohlcv_dir / "BTC_1h.csv").tail(1).to_csv(tmp_path / "BTC_1h.csv", index=False)
+    shutil.copy(ohlcv_dir / "ETH_1h.csv", tmp_path / "ETH_1h.csv")
+    market = MarketDataSettings(
+        _env_file=None, market_data_source="files", market_data_dir=tmp_path
+    )
+    with client_for(make_settings(market=market), LocalRunnerClient(core)) as c:
+        response = c.get("/api/predict", params={"symbol": "BTC", "horizon": 2})
+        assert_error(response, 503, "market_data_unavailable")
+        body = {"symbols": ["BTC", "ETH"], "horizon": 2, "samples": 2}
+        btc, eth = c.post("/api/predict/batch", json=body).json()["results"]
+        assert not btc["ok"] and btc["error"] == "market_data_unavailable"
+        assert eth["ok"] and eth["data"]["prediction"]["model"] == "kronos"
