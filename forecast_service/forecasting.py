@@ -48,12 +48,14 @@ from forecast_service.schemas import (
 )
 from forecast_service.settings import ServiceSettings
 from forecast_service.summary import BAND_LEVEL, ForecastMeta, summarize
+from kronos_runner import FEATURES, Forecast
 
 if TYPE_CHECKING:
     from kronos_runner.calibration import BandCalibration
 
 logger = logging.getLogger(__name__)
 
+PRICE_FEATURES = ("open", "high", "low", "close")
 INTERVAL = "1h"
 INTERVAL_SECONDS = 3600.0
 STATUS_TIMEOUT = 3.0
@@ -121,6 +123,53 @@ def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
         stale=derived.stale or bool(quote.stale),
         age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
     )
+
+
+def feature_scales(frame: pd.DataFrame) -> np.ndarray:
+    """Per-feature units (FEATURES order) that bring a series near 1: prices in units of the last
+    close, volume and amount in units of their means.
+
+    The model normalises each feature with a fixed epsilon, so its forecasts of tiny values (a
+    coin at $0.00001) are noise, or even negative, unless the series is put on a unit scale first.
+    """
+    with np.errstate(over="ignore"):
+        price = float(frame["close"].iloc[-1])
+        volume = float(frame["volume"].mean()) if "volume" in frame.columns else 0.0
+        volume = volume if np.isfinite(volume) and volume > 0 else 1.0
+        amount = float(frame["amount"].mean()) if "amount" in frame.columns else price * volume
+        amount = amount if np.isfinite(amount) and amount > 0 else price * volume
+    units = {"volume": volume, "amount": amount} | dict.fromkeys(PRICE_FEATURES, price)
+    return np.array([units[name] for name in FEATURES])
+
+
+def unit_scale(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(`frame` divided by its `feature_scales`, the scales); `frame` as it is with unit scales
+    when dividing would overflow or zero a price (the runner then judges the raw values)."""
+    scales = feature_scales(frame)
+    out = frame.copy()
+    with np.errstate(over="ignore", under="ignore"):
+        for name, scale in zip(FEATURES, scales, strict=True):
+            if name in out.columns:
+                out[name] = out[name].to_numpy(dtype=np.float64) / scale
+    values = out[[name for name in FEATURES if name in out.columns]].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all() or not (out[list(PRICE_FEATURES)].to_numpy() > 0).all():
+        return frame, np.ones(len(FEATURES))
+    return out, scales
+
+
+def model_forecast(result: RunnerResult, scale: np.ndarray) -> tuple[Forecast | None, str | None]:
+    """(forecast in the series' units, None) when the runner's result is usable, else (None, why
+    not): an error, or prices that are not all positive (the model's de-normalisation can go
+    below zero)."""
+    if not result.ok:
+        return None, result.error
+    raw = result.forecast()
+    with np.errstate(over="ignore"):
+        forecast = Forecast(timestamps=raw.timestamps, paths=raw.paths * scale)
+    prices = forecast.paths[:, :, [FEATURES.index(name) for name in PRICE_FEATURES]]
+    if not (prices > 0).all():
+        return None, "the model returned non-positive prices"
+    return forecast, None
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -246,21 +295,26 @@ class ForecastEngine:
         Returns the summarised prediction and whether it came from Kronos (not the fallback).
         """
         lookback = self.settings.kronos_lookback
+        scaled = [unit_scale(frame.tail(lookback)) for frame in frames]
+        scales = [scale for _, scale in scaled]
         items = [
-            RunnerItem.from_frame(frame.tail(lookback), horizon, self.sampling(samples), seed)
-            for frame, (horizon, samples, seed) in zip(frames, params, strict=True)
+            RunnerItem.from_frame(series, horizon, self.sampling(samples), seed)
+            for (series, _), (horizon, samples, seed) in zip(scaled, params, strict=True)
         ]
         results = await self._run_model(items)
         s = self.settings
         out = []
-        for frame, (horizon, samples, seed), result in zip(frames, params, results, strict=True):
-            if result.ok:
-                forecast = result.forecast()
+        for frame, scale, (horizon, samples, seed), result in zip(
+            frames, scales, params, results, strict=True
+        ):
+            forecast, reason = model_forecast(result, scale)
+            if forecast is not None:
                 meta = ForecastMeta("kronos", s.kronos_model, s.kronos_tokenizer, samples, seed)
             else:
                 forecast = self.fallback.predict([frame], horizon, samples=samples, seed=seed)[0]
-                meta = ForecastMeta("fallback", "fallback", None, samples, seed, result.error)
-                if not np.isfinite(forecast.paths).all():
+                meta = ForecastMeta("fallback", "fallback", None, samples, seed, reason)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if not np.isfinite(forecast.paths.mean(axis=0)).all():
                     raise InvalidRequestError("the candles are too extreme to forecast")
             prediction = summarize(
                 forecast,
@@ -269,7 +323,7 @@ class ForecastEngine:
                 trend_threshold=s.trend_threshold,
                 calibration=self.calibration,
             )
-            out.append((prediction, result.ok))
+            out.append((prediction, meta.model == "kronos"))
         return out
 
     def _key(

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from data_sources import MarketDataSettings
 from forecast_service.runner_core import LocalRunnerClient, RunnerCore
+from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
 from tests.forecast_service.api_helpers import assert_error, client_for
 
 
@@ -123,3 +124,56 @@ def test_one_candle_of_history_is_503_and_spares_its_neighbours(
         btc, eth = c.post("/api/predict/batch", json=body).json()["results"]
         assert not btc["ok"] and btc["error"] == "market_data_unavailable"
         assert eth["ok"] and eth["data"]["prediction"]["model"] == "kronos"
+
+
+def rescaled(candles: list[dict], price: float) -> list[dict]:
+    """`candles` with prices in units such that the last close is `price`."""
+    factor = price / candles[-1]["close"]
+    return [{**c, **{k: c[k] * factor for k in ("open", "high", "low", "close")}} for c in candles]
+
+
+def test_forecasts_do_not_depend_on_the_price_unit(client: TestClient, ohlcv_dir: Path) -> None:
+    """A coin at $0.000001 used to get noisy or negative Kronos prices (the model's fixed
+    normalisation epsilon); the engine now feeds the model unit-scale series."""
+    candles = hourly_candles(ohlcv_dir, "2024-01-01", n=64)
+    relative = []
+    for price in (1e5, 1.0, 1e-6):
+        body = {"candles": rescaled(candles, price), "horizon": 4, "samples": 4, "seed": 1}
+        prediction = client.post("/api/forecast", json=body).json()["prediction"]
+        assert prediction["model"] == "kronos"
+        relative.append([p["price"] / price for p in prediction["predictions"]])
+    assert relative[0] == pytest.approx(relative[1], rel=1e-5)
+    assert relative[2] == pytest.approx(relative[1], rel=1e-5)
+
+
+class NegativeRunner:
+    """A runner whose model answers with negative prices."""
+
+    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+        return [
+            RunnerResult(
+                ok=True,
+                timestamps=[item.timestamps[-1] + 3_600_000 * (h + 1) for h in range(item.horizon)],
+                paths=[[[-1.0] * 6] * item.horizon] * item.sampling.samples,
+            )
+            for item in items
+        ]
+
+    async def status(self) -> RunnerStatus:
+        return RunnerStatus(loaded=True, modelId="m", tokenizerId="t")
+
+
+def test_non_positive_model_prices_fall_back(make_settings) -> None:
+    with client_for(make_settings(), NegativeRunner()) as c:
+        params = {"symbol": "BTC", "horizon": 3, "samples": 2}
+        prediction = c.get("/api/predict", params=params).json()["prediction"]
+    assert prediction["model"] == "fallback"
+    assert prediction["fallbackReason"] == "the model returned non-positive prices"
+    assert all(p["low"] > 0 for p in prediction["predictions"])
+
+
+def test_prices_near_the_float_limit_are_422_not_null(client: TestClient, ohlcv_dir: Path) -> None:
+    """Their mean over the paths used to overflow and reach the client as `null`."""
+    candles = rescaled(hourly_candles(ohlcv_dir, "2024-01-01", n=40), 1e308)
+    response = client.post("/api/forecast", json={"candles": candles, "horizon": 24})
+    assert_error(response, 422, "invalid_parameters")
