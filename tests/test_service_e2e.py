@@ -35,7 +35,7 @@ def serve(env: dict[str, str], log: Path, repo: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(
     ohlcv_dir: Path,
-    reference_dir: Path,
+    tiny_model_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
@@ -43,11 +43,9 @@ def server(
     # a calibration that keeps the raw 80% band (zero adjustment), to check the wiring
     BandCalibration({0.8: np.zeros(24), 0.9: np.zeros(24)}).save(folder / "calibration.json")
     env = {
+        **tiny_model_env,
         "MARKET_DATA_SOURCE": "files",
         "MARKET_DATA_DIR": str(ohlcv_dir),
-        "KRONOS_MODEL": str(reference_dir / "tiny-model"),
-        "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
-        "KRONOS_SAMPLES": "8",
         "KRONOS_CALIBRATION": str(folder / "calibration.json"),
         "CORS_ORIGINS": ORIGIN,
     }
