@@ -16,7 +16,7 @@ from forecast_service.errors import (
     ServiceError,
     install_error_handlers,
 )
-from forecast_service.forecasting import ForecastEngine, now_iso
+from forecast_service.forecasting import ForecastEngine, canonical, now_iso
 from forecast_service.schemas import (
     MAX_SEED,
     SYMBOL_MAX_LENGTH,
@@ -83,7 +83,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             body.symbols, body.horizon, body.samples, body.seed
         )
         entries = [
-            BatchEntry(symbol=symbol.upper(), ok=False, error=o.code, message=o.message)
+            BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)
             if isinstance(o, ServiceError)
             else BatchEntry(symbol=o.symbol, ok=True, data=o)
             for symbol, o in zip(body.symbols, outcomes, strict=True)

@@ -94,6 +94,11 @@ class CachedForecast:
     snapshot: Snapshot
 
 
+def canonical(symbol: str) -> str:
+    """A symbol as the asset registry spells it (`" btc"` -> `"BTC"`), known or not."""
+    return symbol.strip().upper()
+
+
 def now_iso() -> str:
     """The current UTC time in the seed's format."""
     return iso_utc(datetime.now(timezone.utc))
@@ -412,7 +417,7 @@ class ForecastEngine:
             error = DataUnavailableError(f"market data unavailable: {type(exc).__name__}")
         if error.status != 503:
             return error
-        key = self._key(symbol.upper(), 0, horizon, samples, seed)
+        key = self._key(canonical(symbol), 0, horizon, samples, seed)
         latest = self.cache.latest(key, self.settings.stale_max_age)
         if latest is None:
             return error
@@ -424,7 +429,7 @@ class ForecastEngine:
                 "age_seconds": value.snapshot.age_seconds + age,
             }
         )
-        return self._response(symbol.upper(), value, True, stale)
+        return self._response(canonical(symbol), value, True, stale)
 
     @staticmethod
     def _response(

@@ -177,3 +177,24 @@ def test_prices_near_the_float_limit_are_422_not_null(client: TestClient, ohlcv_
     candles = rescaled(hourly_candles(ohlcv_dir, "2024-01-01", n=40), 1e308)
     response = client.post("/api/forecast", json={"candles": candles, "horizon": 24})
     assert_error(response, 422, "invalid_parameters")
+
+
+def test_stale_answer_whatever_the_spelling_of_the_symbol(
+    make_settings, core: RunnerCore, ohlcv_dir: Path, tmp_path: Path
+) -> None:
+    """`btc ` used to get a 503 where `BTC` got the stale cached forecast."""
+    market = MarketDataSettings(
+        _env_file=None, market_data_source="files", market_data_dir=tmp_path
+    )
+    shutil.copy(ohlcv_dir / "BTC_1h.csv", tmp_path / "BTC_1h.csv")
+    with client_for(make_settings(market=market), LocalRunnerClient(core)) as c:
+        params = {"symbol": "BTC", "horizon": 2, "seed": 1}
+        fresh = c.get("/api/predict", params=params).json()
+        (tmp_path / "BTC_1h.csv").unlink()
+        stale = c.get("/api/predict", params={**params, "symbol": " btc "}).json()
+        assert stale["symbol"] == "BTC" and stale["stale"] is True
+        assert stale["prediction"] == fresh["prediction"]
+        body = {"symbols": ["eth ", "btc "], "horizon": 2, "seed": 1}
+        eth, btc = c.post("/api/predict/batch", json=body).json()["results"]
+        assert eth["symbol"] == "ETH" and eth["error"] == "market_data_unavailable"
+        assert btc["symbol"] == "BTC" and btc["ok"] and btc["data"]["stale"] is True
