@@ -250,6 +250,15 @@ def test_bentoml_endpoints_and_docs(server: str) -> None:
     assert httpx.get(f"{server}/docs").status_code == 200
 
 
+def test_unknown_api_routes_and_wrong_methods_are_json(server: str) -> None:
+    """Paths the mounted app does not define used to get BentoML's plain-text 404."""
+    assert_error(httpx.get(f"{server}/api/nope"), 404, "not_found")
+    wrong = httpx.post(f"{server}/api/predict")
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET"
+    assert httpx.get(f"{server}/livez").status_code == 200  # BentoML's own routes still answer
+
+
 def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
     health = httpx.get(f"{broken_server}/health").json()
     assert health["status"] == "ok" and health["model"]["state"] == "fallback"
