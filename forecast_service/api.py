@@ -3,11 +3,12 @@
 Routes reach the engine through `app.state.engine`, which the service sets when it starts.
 """
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse
 from starlette.routing import Match
 
 from forecast_service.errors import (
@@ -35,6 +36,7 @@ from forecast_service.settings import ServiceSettings
 Symbol = Annotated[
     str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
 ]
+CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 Seed = Annotated[
     int | None, Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)")
@@ -112,16 +114,20 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """Liveness plus model state (loaded, or fallback and why) and data source state."""
         return await engine_of(request).health()
 
-    @app.api_route(
-        "/api/{path:path}", methods=ANY_METHOD, include_in_schema=False, response_model=None
-    )
-    async def unknown_route(request: Request, path: str) -> NoReturn:
+    @app.api_route(CATCH_ALL, methods=ANY_METHOD, include_in_schema=False, response_model=None)
+    async def unknown_route(request: Request, path: str) -> RedirectResponse:
         """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
-        without this route BentoML answers them in plain text."""
+        without this route BentoML answers them in plain text. A known path with a trailing
+        slash is redirected (307) as before."""
+        known = [r for r in app.router.routes if isinstance(r, APIRoute) and r.path != CATCH_ALL]
+        if path.endswith("/"):
+            bare = {**request.scope, "path": request.url.path.rstrip("/")}
+            if any(route.matches(bare)[0] is Match.FULL for route in known):
+                return RedirectResponse(request.url.replace(path=bare["path"]), status_code=307)
         allowed = {
             method
-            for route in app.router.routes
-            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is Match.PARTIAL
+            for route in known
+            if route.matches(request.scope)[0] is Match.PARTIAL
             for method in route.methods
         }
         if allowed:

@@ -100,6 +100,13 @@ def test_unknown_routes_and_methods_are_json(
         assert response.headers["allow"]
 
 
+def test_known_paths_with_a_trailing_slash_still_redirect(client: TestClient) -> None:
+    response = client.get("/api/predict/?symbol=BTC", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"].endswith("/api/predict?symbol=BTC")
+    assert_error(client.get("/api/nope/", follow_redirects=False), 404, "not_found")
+
+
 def test_body_nested_too_deep_is_422(client: TestClient) -> None:
     deep = b'{"symbols": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     response = client.post(
