@@ -7,7 +7,10 @@ checkpoint, and one whose model path is broken (fallback) with a data directory 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -279,3 +282,22 @@ def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
         503,
         "market_data_unavailable",
     )
+
+
+def test_bentoml_build_works_offline(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """`bentoml build` accepts bentofile.yaml offline (no package locking over the network)."""
+    if shutil.which("uv") is None:
+        pytest.skip("bentoml build needs the uv tool (pip install -e '.[build]')")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
+    built = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "-o", "tag"],
+        cwd=pytestconfig.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    [src] = tmp_path.glob("bentos/kronos-forecast/*/src")
+    assert (src / "service.py").is_file() and (src / "forecast_service" / "api.py").is_file()
+    assert not (src / "tests").exists()
