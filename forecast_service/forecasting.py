@@ -212,7 +212,7 @@ class ForecastEngine:
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
         self.calibration_error = calibration_error
-        self.cache: PredictionCache[CachedForecast] = PredictionCache(
+        self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size
         )
         self._data_error: tuple[str, str] | None = None
@@ -294,10 +294,11 @@ class ForecastEngine:
 
     async def forecast_frames(
         self, frames: Sequence[pd.DataFrame], params: Sequence[tuple[int, int, int | None]]
-    ) -> list[tuple[Prediction, bool]]:
+    ) -> list[tuple[Prediction, bool] | ServiceError]:
         """Forecast every frame (horizon, samples, seed each) in one runner call.
 
-        Returns the summarised prediction and whether it came from Kronos (not the fallback).
+        Per frame: the summarised prediction and whether it came from Kronos (not the fallback),
+        or the error that frame alone gets (its neighbours are still answered).
         """
         lookback = self.settings.kronos_lookback
         scaled = [unit_scale(frame.tail(lookback)) for frame in frames]
@@ -308,7 +309,7 @@ class ForecastEngine:
         ]
         results = await self._run_model(items)
         s = self.settings
-        out = []
+        out: list[tuple[Prediction, bool] | ServiceError] = []
         for frame, scale, (horizon, samples, seed), result in zip(
             frames, scales, params, results, strict=True
         ):
@@ -320,7 +321,8 @@ class ForecastEngine:
                 meta = ForecastMeta("fallback", "fallback", None, samples, seed, reason)
             with np.errstate(over="ignore", invalid="ignore"):
                 if not np.isfinite(forecast.paths.mean(axis=0)).all():
-                    raise InvalidRequestError("the candles are too extreme to forecast")
+                    out.append(InvalidRequestError("the candles are too extreme to forecast"))
+                    continue
             prediction = summarize(
                 forecast,
                 float(frame["close"].iloc[-1]),
@@ -367,27 +369,33 @@ class ForecastEngine:
             keyed[key] = (candles, quote)
             wanted.append((index, key))
 
-        async def compute(keys: list[PredictionKey]) -> list[tuple[CachedForecast, float]]:
+        async def compute(
+            keys: list[PredictionKey],
+        ) -> list[tuple[CachedForecast | ServiceError, float]]:
             frames = [keyed[key][0] for key in keys]
             done = await self.forecast_frames(frames, [(horizon, samples, seed)] * len(keys))
             generated = now_iso()
-            return [
-                (
-                    CachedForecast(
-                        prediction,
-                        generated,
-                        iso_utc(pd.Timestamp(key.last_candle_ms, unit="ms", tz="UTC")),
-                        snapshot(*keyed[key]),
-                    ),
-                    INTERVAL_SECONDS if from_model else self.settings.fallback_cache_ttl,
+            values: list[tuple[CachedForecast | ServiceError, float]] = []
+            for key, outcome in zip(keys, done, strict=True):
+                if isinstance(outcome, ServiceError):  # unusable market data: not cached
+                    values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
+                    continue
+                prediction, from_model = outcome
+                last_candle = iso_utc(pd.Timestamp(key.last_candle_ms, unit="ms", tz="UTC"))
+                value = CachedForecast(prediction, generated, last_candle, snapshot(*keyed[key]))
+                values.append(
+                    (value, INTERVAL_SECONDS if from_model else self.settings.fallback_cache_ttl)
                 )
-                for key, (prediction, from_model) in zip(keys, done, strict=True)
-            ]
+            return values
 
         if wanted:
             values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
             for (index, key), (value, cached) in zip(wanted, values, strict=True):
-                outcomes[index] = self._response(key.symbol, value, cached, snapshot(*keyed[key]))
+                outcomes[index] = (
+                    value
+                    if isinstance(value, ServiceError)
+                    else self._response(key.symbol, value, cached, snapshot(*keyed[key]))
+                )
         return [o for o in outcomes if o is not None]
 
     async def predict(
@@ -462,7 +470,10 @@ class ForecastEngine:
         last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
         if last + step * horizon > pd.Timestamp.max.value:
             raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
-        [(prediction, _)] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
+        [outcome] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        prediction, _ = outcome
         return ForecastResponse(
             prediction=prediction,
             lastClose=float(frame["close"].iloc[-1]),

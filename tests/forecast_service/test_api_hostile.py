@@ -205,3 +205,26 @@ def test_stale_answer_whatever_the_spelling_of_the_symbol(
         eth, btc = c.post("/api/predict/batch", json=body).json()["results"]
         assert eth["symbol"] == "ETH" and eth["error"] == "market_data_unavailable"
         assert btc["symbol"] == "BTC" and btc["ok"] and btc["data"]["stale"] is True
+
+
+def test_market_prices_too_extreme_to_summarise_fail_alone(
+    make_settings, core: RunnerCore, ohlcv_dir: Path, tmp_path: Path
+) -> None:
+    """Such a symbol used to fail every symbol of its batch (one exception in the computation)."""
+    btc = pd.read_csv(ohlcv_dir / "BTC_1h.csv").tail(200)
+    for column in ("open", "high", "low", "close"):
+        btc[column] = btc[column] / btc["close"].iloc[-1] * 5e307
+    btc.to_csv(tmp_path / "BTC_1h.csv", index=False)
+    shutil.copy(ohlcv_dir / "ETH_1h.csv", tmp_path / "ETH_1h.csv")
+    market = MarketDataSettings(
+        _env_file=None, market_data_source="files", market_data_dir=tmp_path
+    )
+    with client_for(make_settings(market=market, kronos_samples=8), LocalRunnerClient(core)) as c:
+        body = {"symbols": ["BTC", "ETH"], "horizon": 4}
+        btc_entry, eth_entry = c.post("/api/predict/batch", json=body).json()["results"]
+        assert not btc_entry["ok"] and btc_entry["error"] == "market_data_unavailable"
+        assert "too extreme" in btc_entry["message"]
+        assert eth_entry["ok"] and eth_entry["data"]["prediction"]["model"] == "kronos"
+        assert_error(
+            c.get("/api/predict", params={"symbol": "BTC"}), 503, "market_data_unavailable"
+        )
