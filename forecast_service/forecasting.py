@@ -392,7 +392,7 @@ class ForecastEngine:
             values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
             for (index, key), (value, cached) in zip(wanted, values, strict=True):
                 outcomes[index] = (
-                    value
+                    self._stale_or_error(value, key.symbol, horizon, samples, seed)
                     if isinstance(value, ServiceError)
                     else self._response(key.symbol, value, cached, snapshot(*keyed[key]))
                 )
