@@ -5,16 +5,20 @@ Routes reach the engine through `app.state.engine`, which the service sets when 
 
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecast_service.errors import (
     ERROR_RESPONSES,
+    TOO_LARGE,
     InvalidRequestError,
     ServiceError,
+    error_json,
     install_error_handlers,
 )
 from forecast_service.forecasting import ForecastEngine, canonical, now_iso
@@ -36,6 +40,7 @@ from forecast_service.settings import ServiceSettings
 Symbol = Annotated[
     str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
 ]
+BODY_BYTES_PER_CANDLE = 1024
 CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 Seed = Annotated[
@@ -48,6 +53,43 @@ def engine_of(request: Request) -> ForecastEngine:
     return request.app.state.engine
 
 
+def max_body_size(settings: ServiceSettings) -> int:
+    """Largest request body accepted (413 above): room for FORECAST_MAX_CANDLES generously
+    formatted candles, so a huge body is refused before it is parsed."""
+    return BODY_BYTES_PER_CANDLE * settings.forecast_max_candles + 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: a JSON 413 for request bodies over `max_bytes`, refused by their
+    Content-Length up front or counted while a chunked body streams in (never read whole)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body over {self.max_bytes} bytes"
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await error_json(413, TOO_LARGE, message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            received = await receive()
+            seen += len(received.get("body", b""))
+            if seen > self.max_bytes:  # FastAPI's HTTPException: the body parser re-raises it
+                raise HTTPException(413, message)
+            return received
+
+        await self.app(scope, counted, send)
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     """Build the app; limits in the OpenAPI schema come from `settings`."""
     app = FastAPI(
@@ -55,6 +97,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         version="0.1.0",
         description="Crypto price forecasts from the Kronos candlestick foundation model.",
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     install_error_handlers(app)
     Horizon = Annotated[
         int | None,

@@ -19,6 +19,7 @@ from forecast_service.schemas import ErrorResponse
 
 logger = logging.getLogger(__name__)
 
+TOO_LARGE = "body_too_large"
 ERROR_RESPONSES = {
     404: {"description": "unknown symbol", "model": ErrorResponse},
     422: {"description": "invalid parameters or malformed body", "model": ErrorResponse},
@@ -109,7 +110,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # FastAPI could not parse the body (e.g. nested too deep)
             return error_json(422, InvalidRequestError.code, f"malformed body: {exc.detail}")
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: TOO_LARGE}.get(
+            exc.status_code, "http_error"
+        )
         return error_json(exc.status_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -228,3 +229,20 @@ def test_market_prices_too_extreme_to_summarise_fail_alone(
         assert_error(
             c.get("/api/predict", params={"symbol": "BTC"}), 503, "market_data_unavailable"
         )
+
+
+def test_huge_bodies_are_refused_before_parsing(client: TestClient) -> None:
+    """A 50 MB body used to be read and parsed whole."""
+    huge = b'{"symbols": ["' + b"A" * 5_000_000 + b'"]}'
+    headers = {"content-type": "application/json"}
+    response = client.post("/api/predict/batch", content=huge, headers=headers)
+    assert_error(response, 413, "body_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams in
+        yield b'{"symbols": ["'
+        for _ in range(50):
+            yield b"A" * 100_000
+        yield b'"]}'
+
+    response = client.post("/api/predict/batch", content=chunks(), headers=headers)
+    assert_error(response, 413, "body_too_large")
