@@ -7,6 +7,7 @@ nothing usable cached. A 500 only ever means a fault of the service itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,7 @@ from forecast_service.schemas import ErrorResponse
 
 logger = logging.getLogger(__name__)
 
+TOO_LARGE = "body_too_large"
 ERROR_RESPONSES = {
     404: {"description": "unknown symbol", "model": ErrorResponse},
     422: {"description": "invalid parameters or malformed body", "model": ErrorResponse},
@@ -71,9 +73,13 @@ def from_market_error(exc: MarketDataError) -> ServiceError:
     return DataUnavailableError(f"market data unavailable: {exc}")
 
 
-def error_json(status: int, code: str, message: str) -> JSONResponse:
+def error_json(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """The error body every route uses."""
-    return JSONResponse(status_code=status, content={"error": code, "message": message})
+    return JSONResponse(
+        status_code=status, content={"error": code, "message": message}, headers=headers
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -102,8 +108,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_json(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 400:  # FastAPI could not parse the body (e.g. nested too deep)
+            return error_json(422, InvalidRequestError.code, f"malformed body: {exc.detail}")
+        code = {404: "not_found", 405: "method_not_allowed", 413: TOO_LARGE}.get(
+            exc.status_code, "http_error"
+        )
+        return error_json(exc.status_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:

@@ -48,15 +48,18 @@ from forecast_service.schemas import (
 )
 from forecast_service.settings import ServiceSettings
 from forecast_service.summary import BAND_LEVEL, ForecastMeta, summarize
+from kronos_runner import FEATURES, Forecast
 
 if TYPE_CHECKING:
     from kronos_runner.calibration import BandCalibration
 
 logger = logging.getLogger(__name__)
 
+PRICE_FEATURES = ("open", "high", "low", "close")
 INTERVAL = "1h"
 INTERVAL_SECONDS = 3600.0
 STATUS_TIMEOUT = 3.0
+MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
 T = TypeVar("T")
 
 
@@ -91,6 +94,11 @@ class CachedForecast:
     snapshot: Snapshot
 
 
+def canonical(symbol: str) -> str:
+    """A symbol as the asset registry spells it (`" btc"` -> `"BTC"`), known or not."""
+    return symbol.strip().upper()
+
+
 def now_iso() -> str:
     """The current UTC time in the seed's format."""
     return iso_utc(datetime.now(timezone.utc))
@@ -120,6 +128,53 @@ def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
         stale=derived.stale or bool(quote.stale),
         age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
     )
+
+
+def feature_scales(frame: pd.DataFrame) -> np.ndarray:
+    """Per-feature units (FEATURES order) that bring a series near 1: prices in units of the last
+    close, volume and amount in units of their means.
+
+    The model normalises each feature with a fixed epsilon, so its forecasts of tiny values (a
+    coin at $0.00001) are noise, or even negative, unless the series is put on a unit scale first.
+    """
+    with np.errstate(over="ignore"):
+        price = float(frame["close"].iloc[-1])
+        volume = float(frame["volume"].mean()) if "volume" in frame.columns else 0.0
+        volume = volume if np.isfinite(volume) and volume > 0 else 1.0
+        amount = float(frame["amount"].mean()) if "amount" in frame.columns else price * volume
+        amount = amount if np.isfinite(amount) and amount > 0 else price * volume
+    units = {"volume": volume, "amount": amount} | dict.fromkeys(PRICE_FEATURES, price)
+    return np.array([units[name] for name in FEATURES])
+
+
+def unit_scale(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(`frame` divided by its `feature_scales`, the scales); `frame` as it is with unit scales
+    when dividing would overflow or zero a price (the runner then judges the raw values)."""
+    scales = feature_scales(frame)
+    out = frame.copy()
+    with np.errstate(over="ignore", under="ignore"):
+        for name, scale in zip(FEATURES, scales, strict=True):
+            if name in out.columns:
+                out[name] = out[name].to_numpy(dtype=np.float64) / scale
+    values = out[[name for name in FEATURES if name in out.columns]].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all() or not (out[list(PRICE_FEATURES)].to_numpy() > 0).all():
+        return frame, np.ones(len(FEATURES))
+    return out, scales
+
+
+def model_forecast(result: RunnerResult, scale: np.ndarray) -> tuple[Forecast | None, str | None]:
+    """(forecast in the series' units, None) when the runner's result is usable, else (None, why
+    not): an error, or prices that are not all positive (the model's de-normalisation can go
+    below zero)."""
+    if not result.ok:
+        return None, result.error
+    raw = result.forecast()
+    with np.errstate(over="ignore"):
+        forecast = Forecast(timestamps=raw.timestamps, paths=raw.paths * scale)
+    prices = forecast.paths[:, :, [FEATURES.index(name) for name in PRICE_FEATURES]]
+    if not (prices > 0).all():
+        return None, "the model returned non-positive prices"
+    return forecast, None
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -157,7 +212,7 @@ class ForecastEngine:
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
         self.calibration_error = calibration_error
-        self.cache: PredictionCache[CachedForecast] = PredictionCache(
+        self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size
         )
         self._data_error: tuple[str, str] | None = None
@@ -210,8 +265,10 @@ class ForecastEngine:
         )
         if isinstance(candles, BaseException):
             raise candles
-        if candles.empty:
-            raise DataUnavailableError(f"no candles for {symbol}")
+        if len(candles) < MIN_CANDLES:
+            raise DataUnavailableError(
+                f"{len(candles)} candle(s) for {symbol}: too few to forecast"
+            )
         return candles, None if isinstance(quote, BaseException) else quote
 
     # ---- forecasting ------------------------------------------------------------------------
@@ -237,28 +294,35 @@ class ForecastEngine:
 
     async def forecast_frames(
         self, frames: Sequence[pd.DataFrame], params: Sequence[tuple[int, int, int | None]]
-    ) -> list[tuple[Prediction, bool]]:
+    ) -> list[tuple[Prediction, bool] | ServiceError]:
         """Forecast every frame (horizon, samples, seed each) in one runner call.
 
-        Returns the summarised prediction and whether it came from Kronos (not the fallback).
+        Per frame: the summarised prediction and whether it came from Kronos (not the fallback),
+        or the error that frame alone gets (its neighbours are still answered).
         """
         lookback = self.settings.kronos_lookback
+        scaled = [unit_scale(frame.tail(lookback)) for frame in frames]
+        scales = [scale for _, scale in scaled]
         items = [
-            RunnerItem.from_frame(frame.tail(lookback), horizon, self.sampling(samples), seed)
-            for frame, (horizon, samples, seed) in zip(frames, params, strict=True)
+            RunnerItem.from_frame(series, horizon, self.sampling(samples), seed)
+            for (series, _), (horizon, samples, seed) in zip(scaled, params, strict=True)
         ]
         results = await self._run_model(items)
         s = self.settings
-        out = []
-        for frame, (horizon, samples, seed), result in zip(frames, params, results, strict=True):
-            if result.ok:
-                forecast = result.forecast()
+        out: list[tuple[Prediction, bool] | ServiceError] = []
+        for frame, scale, (horizon, samples, seed), result in zip(
+            frames, scales, params, results, strict=True
+        ):
+            forecast, reason = model_forecast(result, scale)
+            if forecast is not None:
                 meta = ForecastMeta("kronos", s.kronos_model, s.kronos_tokenizer, samples, seed)
             else:
                 forecast = self.fallback.predict([frame], horizon, samples=samples, seed=seed)[0]
-                meta = ForecastMeta("fallback", "fallback", None, samples, seed, result.error)
-                if not np.isfinite(forecast.paths).all():
-                    raise InvalidRequestError("the candles are too extreme to forecast")
+                meta = ForecastMeta("fallback", "fallback", None, samples, seed, reason)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if not np.isfinite(forecast.paths.mean(axis=0)).all():
+                    out.append(InvalidRequestError("the candles are too extreme to forecast"))
+                    continue
             prediction = summarize(
                 forecast,
                 float(frame["close"].iloc[-1]),
@@ -266,7 +330,7 @@ class ForecastEngine:
                 trend_threshold=s.trend_threshold,
                 calibration=self.calibration,
             )
-            out.append((prediction, result.ok))
+            out.append((prediction, meta.model == "kronos"))
         return out
 
     def _key(
@@ -305,27 +369,33 @@ class ForecastEngine:
             keyed[key] = (candles, quote)
             wanted.append((index, key))
 
-        async def compute(keys: list[PredictionKey]) -> list[tuple[CachedForecast, float]]:
+        async def compute(
+            keys: list[PredictionKey],
+        ) -> list[tuple[CachedForecast | ServiceError, float]]:
             frames = [keyed[key][0] for key in keys]
             done = await self.forecast_frames(frames, [(horizon, samples, seed)] * len(keys))
             generated = now_iso()
-            return [
-                (
-                    CachedForecast(
-                        prediction,
-                        generated,
-                        iso_utc(pd.Timestamp(key.last_candle_ms, unit="ms", tz="UTC")),
-                        snapshot(*keyed[key]),
-                    ),
-                    INTERVAL_SECONDS if from_model else self.settings.fallback_cache_ttl,
+            values: list[tuple[CachedForecast | ServiceError, float]] = []
+            for key, outcome in zip(keys, done, strict=True):
+                if isinstance(outcome, ServiceError):  # unusable market data: not cached
+                    values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
+                    continue
+                prediction, from_model = outcome
+                last_candle = iso_utc(pd.Timestamp(key.last_candle_ms, unit="ms", tz="UTC"))
+                value = CachedForecast(prediction, generated, last_candle, snapshot(*keyed[key]))
+                values.append(
+                    (value, INTERVAL_SECONDS if from_model else self.settings.fallback_cache_ttl)
                 )
-                for key, (prediction, from_model) in zip(keys, done, strict=True)
-            ]
+            return values
 
         if wanted:
             values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
             for (index, key), (value, cached) in zip(wanted, values, strict=True):
-                outcomes[index] = self._response(key.symbol, value, cached, snapshot(*keyed[key]))
+                outcomes[index] = (
+                    self._stale_or_error(value, key.symbol, horizon, samples, seed)
+                    if isinstance(value, ServiceError)
+                    else self._response(key.symbol, value, cached, snapshot(*keyed[key]))
+                )
         return [o for o in outcomes if o is not None]
 
     async def predict(
@@ -355,7 +425,7 @@ class ForecastEngine:
             error = DataUnavailableError(f"market data unavailable: {type(exc).__name__}")
         if error.status != 503:
             return error
-        key = self._key(symbol.upper(), 0, horizon, samples, seed)
+        key = self._key(canonical(symbol), 0, horizon, samples, seed)
         latest = self.cache.latest(key, self.settings.stale_max_age)
         if latest is None:
             return error
@@ -367,7 +437,7 @@ class ForecastEngine:
                 "age_seconds": value.snapshot.age_seconds + age,
             }
         )
-        return self._response(symbol.upper(), value, True, stale)
+        return self._response(canonical(symbol), value, True, stale)
 
     @staticmethod
     def _response(
@@ -396,13 +466,19 @@ class ForecastEngine:
                 f"at most {self.settings.forecast_max_candles} candles per request"
             )
         frame = request.frame()
-        [(prediction, _)] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
         stamps = pd.DatetimeIndex(frame["timestamp"])
+        last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
+        if last + step * horizon > pd.Timestamp.max.value:
+            raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
+        [outcome] = await self.forecast_frames([frame], [(horizon, samples, request.seed)])
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        prediction, _ = outcome
         return ForecastResponse(
             prediction=prediction,
             lastClose=float(frame["close"].iloc[-1]),
             lastCandle=iso_utc(stamps[-1]),
-            intervalSeconds=float((stamps[1] - stamps[0]).total_seconds()),
+            intervalSeconds=step / 1e9,
             timestamp=now_iso(),
             generatedAt=now_iso(),
         )

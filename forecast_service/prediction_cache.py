@@ -90,7 +90,8 @@ class PredictionCache(Generic[V]):
 
         `compute(missing)` returns one (value, ttl) per missing key. Keys already being computed
         by another caller are awaited, not recomputed; `cached` is True for hits and for values
-        computed by another caller. A failing `compute` raises in every caller waiting for it.
+        computed by another caller. A failing `compute` raises in every caller waiting for it;
+        a value that is an exception (one key's own error) is returned, never cached.
         """
         hits: dict[PredictionKey, V] = {}
         missing: list[PredictionKey] = []
@@ -124,7 +125,8 @@ class PredictionCache(Generic[V]):
             if len(pairs) != len(keys):
                 raise RuntimeError("compute returned a wrong number of values")
             for key, (value, ttl) in zip(keys, pairs, strict=True):
-                self.put(key, value, ttl)
+                if not isinstance(value, Exception):  # a per-key error goes to its callers only
+                    self.put(key, value, ttl)
             return {key: value for key, (value, _) in zip(keys, pairs, strict=True)}
         finally:
             for key in keys:

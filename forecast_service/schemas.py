@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from kronos_runner import FEATURES, Forecast
 
 Trend = Literal["bullish", "bearish", "neutral"]
+
+SYMBOL_MAX_LENGTH = 20
+MAX_SEED = 2**63 - 1  # the model's generators take seeds in [0, 2**63)
+Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX_LENGTH)]
+Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED)]
 
 
 def iso_utc(ts: datetime | pd.Timestamp) -> str:
@@ -86,10 +92,10 @@ class PredictResponse(BaseModel):
 class BatchPredictRequest(BaseModel):
     """`POST /api/predict/batch`."""
 
-    symbols: list[str] = Field(min_length=1)
+    symbols: list[Symbol] = Field(min_length=1)
     horizon: int | None = Field(None, ge=1)
     samples: int | None = Field(None, ge=1)
-    seed: int | None = Field(None, ge=0)
+    seed: Seed = None
 
 
 class BatchEntry(BaseModel):
@@ -132,21 +138,32 @@ class Candle(BaseModel):
         return self
 
 
+def candle_stamps(candles: list[Candle]) -> pd.DatetimeIndex:
+    """The candles' timestamps in UTC nanoseconds (no zone given: UTC); ValueError when a
+    timestamp lies outside the years 1677-2262 that nanosecond time stamps can hold."""
+    try:
+        return pd.DatetimeIndex([pd.Timestamp(c.timestamp) for c in candles], tz="UTC").as_unit(
+            "ns"
+        )
+    except (OutOfBoundsDatetime, OverflowError) as exc:
+        raise ValueError(
+            f"candle timestamps must lie between {pd.Timestamp.min} and {pd.Timestamp.max}"
+        ) from exc
+
+
 class ForecastRequest(BaseModel):
     """`POST /api/forecast`: the caller's own candles, oldest first, regularly spaced."""
 
     candles: list[Candle] = Field(min_length=2)
     horizon: int | None = Field(None, ge=1)
     samples: int | None = Field(None, ge=1)
-    seed: int | None = Field(None, ge=0)
+    seed: Seed = None
 
     @field_validator("candles")
     @classmethod
     def _ordered(cls, candles: list[Candle]) -> list[Candle]:
-        """Strictly increasing timestamps with one regular spacing."""
-        stamps = pd.DatetimeIndex([pd.Timestamp(c.timestamp) for c in candles])
-        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
-        steps = np.diff(stamps.asi8)
+        """Strictly increasing timestamps with one regular spacing, within pandas' range."""
+        steps = np.diff(candle_stamps(candles).asi8)
         if (steps <= 0).any():
             raise ValueError("candle timestamps must be strictly increasing")
         if (steps != steps[0]).any():
@@ -157,7 +174,7 @@ class ForecastRequest(BaseModel):
         """The candles as a DataFrame in the `data_sources` candle layout."""
         rows = [c.model_dump() for c in self.candles]
         df = pd.DataFrame(rows)
-        df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
+        df["timestamp"] = candle_stamps(self.candles)
         for column in ("volume", "amount"):
             if df[column].isna().any():
                 df = df.drop(columns=column)

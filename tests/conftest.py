@@ -30,3 +30,14 @@ def reference_dir() -> Path:
     if not (REFERENCE_DIR / "official_checkpoints.json").exists():
         pytest.skip(f"kronos reference facts not found at {REFERENCE_DIR}")
     return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_model_env(reference_dir: Path) -> dict[str, str]:
+    """Server environment for the tiny reference checkpoint on the CPU, 8 paths per forecast."""
+    return {
+        "KRONOS_MODEL": str(reference_dir / "tiny-model"),
+        "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
+        "KRONOS_SAMPLES": "8",
+        "DEVICE": "cpu",
+    }

@@ -7,7 +7,10 @@ checkpoint, and one whose model path is broken (fallback) with a data directory 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +22,7 @@ import pytest
 
 from forecast_service.local_server import bentoml_server
 from kronos_runner.calibration import BandCalibration
+from tests.forecast_service.api_helpers import API_ROUTES, assert_error
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +38,7 @@ def serve(env: dict[str, str], log: Path, repo: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(
     ohlcv_dir: Path,
-    reference_dir: Path,
+    tiny_model_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
@@ -42,11 +46,9 @@ def server(
     # a calibration that keeps the raw 80% band (zero adjustment), to check the wiring
     BandCalibration({0.8: np.zeros(24), 0.9: np.zeros(24)}).save(folder / "calibration.json")
     env = {
+        **tiny_model_env,
         "MARKET_DATA_SOURCE": "files",
         "MARKET_DATA_DIR": str(ohlcv_dir),
-        "KRONOS_MODEL": str(reference_dir / "tiny-model"),
-        "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
-        "KRONOS_SAMPLES": "8",
         "KRONOS_CALIBRATION": str(folder / "calibration.json"),
         "CORS_ORIGINS": ORIGIN,
     }
@@ -99,12 +101,6 @@ def assert_seed_predict_shape(body: dict) -> None:
         assert isinstance(body[name], bool)
     assert is_timestamp(body["generatedAt"]) and isinstance(body["dataSource"], str)
     assert 0 <= prediction["upProbability"] <= 1 and prediction["bandLevels"] == [0.1, 0.9]
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "message"} and body["error"] == code
 
 
 def test_predict_shape_and_cache_hit(server: str) -> None:
@@ -253,15 +249,17 @@ def test_bentoml_endpoints_and_docs(server: str) -> None:
     metrics = httpx.get(f"{server}/metrics")
     assert metrics.status_code == 200 and "bentoml" in metrics.text
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
-    assert {
-        "/api/predict",
-        "/api/predict/batch",
-        "/api/forecast",
-        "/api/history",
-        "/api/assets",
-        "/health",
-    } <= set(paths)
+    assert set(API_ROUTES) <= set(paths)
     assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_unknown_api_routes_and_wrong_methods_are_json(server: str) -> None:
+    """Paths the mounted app does not define used to get BentoML's plain-text 404."""
+    assert_error(httpx.get(f"{server}/api/nope"), 404, "not_found")
+    wrong = httpx.post(f"{server}/api/predict")
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET"
+    assert httpx.get(f"{server}/livez").status_code == 200  # BentoML's own routes still answer
 
 
 def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
@@ -284,3 +282,22 @@ def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
         503,
         "market_data_unavailable",
     )
+
+
+def test_bentoml_build_works_offline(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """`bentoml build` accepts bentofile.yaml offline (no package locking over the network)."""
+    if shutil.which("uv") is None:
+        pytest.skip("bentoml build needs the uv tool (pip install -e '.[build]')")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
+    built = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "-o", "tag"],
+        cwd=pytestconfig.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    [src] = tmp_path.glob("bentos/kronos-forecast/*/src")
+    assert (src / "service.py").is_file() and (src / "forecast_service" / "api.py").is_file()
+    assert not (src / "tests").exists()

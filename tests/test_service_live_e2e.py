@@ -23,17 +23,11 @@ def fake(ohlcv_dir: Path) -> Iterator[FakeUpstreams]:
 @pytest.fixture(scope="module")
 def server(
     fake: FakeUpstreams,
-    reference_dir: Path,
+    tiny_model_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
-    env = {
-        **fake.env(),
-        "KRONOS_MODEL": str(reference_dir / "tiny-model"),
-        "KRONOS_TOKENIZER": str(reference_dir / "tiny-tokenizer"),
-        "KRONOS_SAMPLES": "8",
-        "DEVICE": "cpu",
-    }
+    env = {**fake.env(), **tiny_model_env}
     log = tmp_path_factory.mktemp("serve-live") / "server.log"
     with bentoml_server(env, cwd=pytestconfig.rootpath, log=log) as url:
         yield url

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from data_sources import MarketDataSettings
+from forecast_service.runner_core import LocalRunnerClient, RunnerCore
 from forecast_service.settings import ServiceSettings
+from tests.forecast_service.api_helpers import client_for
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +39,22 @@ def make_settings(ohlcv_dir: Path, tiny_checkpoint: tuple[Path, Path]):
         return ServiceSettings(_env_file=None, **values)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def core(tiny_checkpoint: tuple[Path, Path]) -> RunnerCore:
+    """The runner core on the tiny checkpoint (cpu)."""
+    settings = ServiceSettings(
+        _env_file=None,
+        kronos_model=str(tiny_checkpoint[0]),
+        kronos_tokenizer=str(tiny_checkpoint[1]),
+        device="cpu",
+    )
+    return RunnerCore.load(settings)
+
+
+@pytest.fixture
+def client(make_settings, core: RunnerCore) -> Iterator[TestClient]:
+    """The app on the files source and the tiny checkpoint."""
+    with client_for(make_settings(), LocalRunnerClient(core)) as c:
+        yield c

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,36 +15,7 @@ from forecast_service.api import create_app
 from forecast_service.forecasting import ForecastEngine
 from forecast_service.runner_core import LocalRunnerClient, RunnerCore
 from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
-from forecast_service.settings import ServiceSettings
-
-
-def client_for(settings: ServiceSettings, runner: object) -> TestClient:
-    app = create_app(settings)
-    app.state.engine = ForecastEngine(settings, build_source(settings.market), runner)
-    return TestClient(app)
-
-
-@pytest.fixture(scope="module")
-def core(reference_dir: Path) -> RunnerCore:
-    settings = ServiceSettings(
-        _env_file=None,
-        kronos_model=str(reference_dir / "tiny-model"),
-        kronos_tokenizer=str(reference_dir / "tiny-tokenizer"),
-        device="cpu",
-    )
-    return RunnerCore.load(settings)
-
-
-@pytest.fixture
-def client(make_settings, core: RunnerCore) -> Iterator[TestClient]:
-    with client_for(make_settings(), LocalRunnerClient(core)) as c:
-        yield c
-
-
-def assert_error(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "message"} and body["error"] == code and body["message"]
+from tests.forecast_service.api_helpers import API_ROUTES, assert_error, client_for
 
 
 def test_predict_shape_and_cache(client: TestClient) -> None:
@@ -238,14 +208,7 @@ def test_503_without_data_and_stale_after_data_goes(
 
 def test_openapi_lists_the_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for route in (
-        "/api/predict",
-        "/api/predict/batch",
-        "/api/forecast",
-        "/api/history",
-        "/api/assets",
-        "/health",
-    ):
+    for route in API_ROUTES:
         assert route in paths
 
 

@@ -18,19 +18,6 @@ def btc(ohlcv_dir: Path) -> pd.DataFrame:
     return pd.read_csv(ohlcv_dir / "BTC_1h.csv", parse_dates=["timestamp"]).tail(200)
 
 
-@pytest.fixture(scope="module")
-def core(ohlcv_dir: Path, reference_dir: Path) -> RunnerCore:
-    from forecast_service.settings import ServiceSettings
-
-    settings = ServiceSettings(
-        _env_file=None,
-        kronos_model=str(reference_dir / "tiny-model"),
-        kronos_tokenizer=str(reference_dir / "tiny-tokenizer"),
-        device="cpu",
-    )
-    return RunnerCore.load(settings)
-
-
 def item(
     df: pd.DataFrame, horizon: int, samples: int = 3, seed: int = 1, **kw: float
 ) -> RunnerItem:
