@@ -11,6 +11,8 @@ its positions restart at 0, so its rows are recomputed in full, as the reference
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -85,8 +87,8 @@ class PrefixKV:
         """prefix_k/v: per series (1, H, P_b, hd), left-padded here to (N, H, P, hd)."""
         self.prefix_k, self.valid = _left_pad([k[0].transpose(0, 1) for k in prefix_k])
         self.prefix_v, _ = _left_pad([v[0].transpose(0, 1) for v in prefix_v])
-        self.prefix_k = self.prefix_k.transpose(1, 2)  # (N, H, P, hd)
-        self.prefix_v = self.prefix_v.transpose(1, 2)
+        self.prefix_k = self.prefix_k.transpose(1, 2).contiguous()  # (N, H, P, hd)
+        self.prefix_v = self.prefix_v.transpose(1, 2).contiguous()
         self.samples = samples
         n, h, _, hd = self.prefix_k.shape
         self.k = self.prefix_k.new_empty((n * samples, h, max_new, hd))
@@ -188,14 +190,27 @@ class _Batch:
         return s1, s2, stamp, valid
 
 
-def _full_step_logits(
-    model: Kronos, batch: _Batch, rows: list[int], step: int, max_context: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Coarse logits (len(rows), V1) at the last position of each row's full window, plus
-    the window's context h and validity for the fine head."""
-    s1, s2, stamp, valid = batch.windows(rows, step, max_context)
-    logits, h = model.decode_s1(s1, s2, stamp, None if bool(valid.all()) else valid)
-    return logits[:, -1], h, valid
+@contextmanager
+def _step_threads(device: torch.device) -> Iterator[None]:
+    """One CPU thread for incremental steps: their matmuls are a few rows, where thread
+    synchronisation costs more than it saves (and stalls badly on shared cores)."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _overwrite(base: Tensor | None, rows: list[int], values: Tensor) -> Tensor:
+    """``values`` when there is no base, else base with ``rows`` replaced by ``values``."""
+    if base is None:
+        return values
+    base[rows] = values
+    return base
 
 
 def generate_tokens(
@@ -229,30 +244,34 @@ def generate_tokens(
     stepper = _CachedStepper(model, batch, steps, max_context) if use_cache else None
     horizon = [req.horizon for req in requests for _ in range(samples)]
     for i in range(steps):
-        if stepper is not None:
-            s1_logits = stepper.coarse_logits(i)
-            # Rows whose window slid past max_context: positions restart, recompute in full.
-            sliding = [
+        # Rows computed by full recomputation of their window: all of them without the cache;
+        # with it, those whose window slid past max_context (positions restart at 0 there).
+        if stepper is None:
+            full_rows = list(range(rows))
+        else:
+            full_rows = [
                 r
                 for r in range(rows)
                 if stepper.window0[r // samples] + i > max_context and i < horizon[r]
             ]
-            if sliding:
-                logits_sl, h_sl, _ = _full_step_logits(model, batch, sliding, i, max_context)
-                s1_logits[sliding] = logits_sl
-        else:
-            s1_logits, h_all, valid_all = _full_step_logits(
-                model, batch, list(range(rows)), i, max_context
-            )
+        s1_logits = None
+        if stepper is not None:
+            with _step_threads(device):
+                s1_logits = stepper.coarse_logits(i)
+        if full_rows:
+            s1, s2, stamp, valid = batch.windows(full_rows, i, max_context)
+            valid = None if bool(valid.all()) else valid
+            logits, h = model.decode_s1(s1, s2, stamp, valid)
+            s1_logits = _overwrite(s1_logits, full_rows, logits[:, -1])
         s1_next = sample_tokens(s1_logits, uniforms[:, i, 0], temperature, top_k, top_p)
 
+        s2_logits = None
         if stepper is not None:
-            s2_logits = stepper.fine_logits(s1_next)
-            if sliding:
-                s2_logits[sliding] = model.decode_s2(h_sl, s1_next[sliding, None])[:, -1]
-        else:
-            valid = None if bool(valid_all.all()) else valid_all
-            s2_logits = model.decode_s2(h_all, s1_next[:, None], valid)[:, -1]
+            with _step_threads(device):
+                s2_logits = stepper.fine_logits(s1_next)
+        if full_rows:
+            fine = model.decode_s2(h, s1_next[full_rows, None], valid)[:, -1]
+            s2_logits = _overwrite(s2_logits, full_rows, fine)
         s2_next = sample_tokens(s2_logits, uniforms[:, i, 1], temperature, top_k, top_p)
         batch.gen_s1[:, i] = s1_next
         batch.gen_s2[:, i] = s2_next

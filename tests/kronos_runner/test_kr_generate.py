@@ -136,3 +136,14 @@ def test_seed_none_uses_torch_global_rng(pipeline: KronosPipeline, candles: pd.D
     torch.manual_seed(123)
     b = pipeline.predict(candles, 4, samples=2)[0].paths
     np.testing.assert_array_equal(a, b)
+
+
+def test_horizon_equal_to_max_context(
+    small_pipeline: KronosPipeline, candles: pd.DataFrame
+) -> None:
+    series = _series(candles, [30, 45])
+    cached = _paths(small_pipeline, series, 40, True, samples=2, seed=0, **GREEDY)
+    full = _paths(small_pipeline, series, 40, False, samples=2, seed=0, **GREEDY)
+    for c, f in zip(cached, full, strict=True):
+        assert c.shape == (2, 40, 6) and np.isfinite(c).all()
+        np.testing.assert_allclose(c, f, rtol=1e-5, atol=1e-5)
