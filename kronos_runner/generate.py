@@ -1,11 +1,13 @@
 """All sampling and KV-cache logic: autoregressive token generation and path decoding.
 
 Rows are laid out series-major: row r = series r // S, sample path r % S (S paths per series).
-Cached mode encodes each series' context window once (left padded across series), keeps its
-keys/values once per series (``PrefixKV.prefix_*``, shared by all its paths) and only the
-generated tokens per row (``PrefixKV.k/v``). Once a series' window slides past ``max_context``
-its positions restart at 0, so its rows are recomputed in full, as the reference does.
-``use_cache=False`` recomputes every window in full at every step (the reference procedure).
+Cached mode runs each series' context window through the predictor once (prefill), keeps its
+keys/values once per series (``PrefixKV.prefix_*``, left padded across series and shared by all
+its paths) and only the generated positions per row (``PrefixKV.k/v``); every step then feeds
+one token per row. The tokenizer decoder caches the context part of the decoded window the same
+way. Once a series' window slides past ``max_context`` its positions restart at 0, so its rows
+are recomputed in full, as the reference does. ``use_cache=False`` recomputes every window in
+full at every step (the reference procedure, batched with left padding).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class PrefixKV:
             allowed = torch.ones(tq, t, dtype=torch.bool, device=q.device).tril(t - tq)
             scores_g = scores_g.masked_fill(~allowed, -math.inf)
         weights = torch.cat([scores_p, scores_g], dim=-1).float().softmax(dim=-1).to(q.dtype)
-        w_p = weights[..., :p].reshape(rows // s, s, heads, tq, p).transpose(1, 2)
+        w_p = weights[..., :p].reshape(n, s, heads, tq, p).transpose(1, 2)
         out_p = w_p.reshape(n, heads, s * tq, p) @ self.prefix_v  # (N, H, S*Tq, hd)
         out_p = out_p.reshape(n, heads, s, tq, hd).transpose(1, 2).reshape(rows, heads, tq, hd)
         return out_p + weights[..., p:] @ v
