@@ -157,6 +157,13 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     raise ValueError(f"unsupported dtype {dtype!r}; use None, 'float32' or 'bfloat16'")
 
 
+def _available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS supports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """Move to device and cast parameters only (buffers such as inv_freq stay float32)."""
     module = module.to(device).eval()
@@ -204,7 +211,7 @@ class KronosPipeline:
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
         if dev.type == "cpu":
-            threads = num_threads or len(os.sched_getaffinity(0))
+            threads = num_threads or _available_cpus()
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         model_id = str(model) if isinstance(model, str | Path) else type(model).__name__
