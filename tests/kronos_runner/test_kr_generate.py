@@ -147,3 +147,16 @@ def test_horizon_equal_to_max_context(
     for c, f in zip(cached, full, strict=True):
         assert c.shape == (2, 40, 6) and np.isfinite(c).all()
         np.testing.assert_allclose(c, f, rtol=1e-5, atol=1e-5)
+
+
+def test_left_padded_tokenizer_batch_equals_single(tiny_tokenizer) -> None:
+    x = torch.randn(1, 12, 6)
+    padded = torch.cat([torch.zeros(1, 5, 6), x], dim=1)
+    valid = torch.arange(17)[None] >= 5
+    with torch.inference_mode():
+        s1, s2 = tiny_tokenizer.encode(x, half=True)
+        p1, p2 = tiny_tokenizer.encode(padded, half=True, valid=valid)
+        assert torch.equal(p1[:, 5:], s1) and torch.equal(p2[:, 5:], s2)
+        alone = tiny_tokenizer.decode((s1, s2), half=True)
+        batched = tiny_tokenizer.decode((p1, p2), half=True, valid=valid)
+    torch.testing.assert_close(batched[:, 5:], alone, atol=1e-5, rtol=0)
