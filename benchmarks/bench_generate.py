@@ -1,6 +1,7 @@
 """Benchmark KV-cached vs no-cache generation with random Kronos-small weights (not a test).
 
-Usage: python benchmarks/bench_generate.py [--repeats 5] [--nocache-repeats 1] [--threads N]
+Usage, from the repository root:
+    python -m benchmarks.bench_generate [--repeats 5] [--nocache-repeats 1] [--threads N]
 Prints a markdown table of median seconds per predict call, speedup and peak RSS.
 """
 

@@ -1,16 +1,20 @@
 """All sampling and KV-cache logic: autoregressive token generation and path decoding.
 
 Rows are laid out series-major: row r = series r // S, sample path r % S (S paths per series).
-Cached mode encodes each series' context window once (left padded across series), keeps its
-keys/values once per series (``PrefixKV.prefix_*``, shared by all its paths) and only the
-generated tokens per row (``PrefixKV.k/v``). Once a series' window slides past ``max_context``
-its positions restart at 0, so its rows are recomputed in full, as the reference does.
-``use_cache=False`` recomputes every window in full at every step (the reference procedure).
+Cached mode runs each series' context window through the predictor once (prefill), keeps its
+keys/values once per series (``PrefixKV.prefix_*``, left padded across series and shared by all
+its paths) and only the generated positions per row (``PrefixKV.k/v``); every step then feeds
+one token per row. The tokenizer decoder caches the context part of the decoded window the same
+way. Once a series' window slides past ``max_context`` its positions restart at 0, so its rows
+are recomputed in full, as the reference does. ``use_cache=False`` recomputes every window in
+full at every step (the reference procedure, batched with left padding).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -62,36 +66,46 @@ def sample_tokens(
     return ids[:, 0]
 
 
-class Record:
-    """AttentionCache for a plain causal pass that keeps its keys/values (B, H, T, hd)."""
-
-    def __init__(self) -> None:
-        self.k: Tensor | None = None
-        self.v: Tensor | None = None
-
-    def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        self.k, self.v = k, v
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-
 class PrefixKV:
     """Keys/values of one attention layer: a per-series prefix shared by its S rows, plus
-    per-row generated positions. As an ``AttentionCache`` it appends the new positions and
-    attends; each query sees every real prefix token and generated positions up to its own."""
+    per-row generated positions. ``prefill(b)`` gives the cache for series b's plain causal
+    pass, which stores its keys/values left-padded; called as an ``AttentionCache`` afterwards
+    it appends the new positions of every row and attends: each query sees every real prefix
+    token and the generated positions up to its own."""
 
-    def __init__(
-        self, prefix_k: list[Tensor], prefix_v: list[Tensor], samples: int, max_new: int
-    ) -> None:
-        """prefix_k/v: per series (1, H, P_b, hd), left-padded here to (N, H, P, hd)."""
-        self.prefix_k, self.valid = _left_pad([k[0].transpose(0, 1) for k in prefix_k])
-        self.prefix_v, _ = _left_pad([v[0].transpose(0, 1) for v in prefix_v])
-        self.prefix_k = self.prefix_k.transpose(1, 2)  # (N, H, P, hd)
-        self.prefix_v = self.prefix_v.transpose(1, 2)
-        self.samples = samples
-        n, h, _, hd = self.prefix_k.shape
-        self.k = self.prefix_k.new_empty((n * samples, h, max_new, hd))
-        self.v = self.prefix_v.new_empty((n * samples, h, max_new, hd))
+    def __init__(self, lengths: list[int], samples: int, max_new: int, device: torch.device):
+        """lengths: prefix length per series (N); samples: rows per series."""
+        p = max(lengths)
+        pad = p - torch.tensor(lengths, device=device)
+        self.valid = torch.arange(p, device=device)[None] >= pad[:, None]  # (N, P)
+        self.samples, self.max_new = samples, max_new
+        self.prefix_k: Tensor | None = None  # (N, H, P, hd)
+        self.prefix_v: Tensor | None = None
+        self.k: Tensor | None = None  # (N * S, H, max_new, hd)
+        self.v: Tensor | None = None
         self.length = 0
+
+    def store(self, b: int, k: Tensor, v: Tensor) -> None:
+        """Keep series b's prefix keys/values (1, H, T, hd), right-aligned."""
+        if self.prefix_k is None:
+            n, p = self.valid.shape
+            _, heads, _, hd = k.shape
+            self.prefix_k = k.new_zeros((n, heads, p, hd))
+            self.prefix_v = v.new_zeros((n, heads, p, hd))
+            self.k = k.new_empty((n * self.samples, heads, self.max_new, hd))
+            self.v = v.new_empty((n * self.samples, heads, self.max_new, hd))
+        t = k.shape[2]
+        self.prefix_k[b, :, self.valid.shape[1] - t :] = k[0]
+        self.prefix_v[b, :, self.valid.shape[1] - t :] = v[0]
+
+    def prefill(self, b: int) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+        """AttentionCache for series b's causal pass over its prefix (batch of one)."""
+
+        def attend_and_store(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+            self.store(b, k, v)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+        return attend_and_store
 
     def append(self, k: Tensor, v: Tensor) -> None:
         """Append per-row keys/values (R, H, T, hd)."""
@@ -117,7 +131,7 @@ class PrefixKV:
             allowed = torch.ones(tq, t, dtype=torch.bool, device=q.device).tril(t - tq)
             scores_g = scores_g.masked_fill(~allowed, -math.inf)
         weights = torch.cat([scores_p, scores_g], dim=-1).float().softmax(dim=-1).to(q.dtype)
-        w_p = weights[..., :p].reshape(rows // s, s, heads, tq, p).transpose(1, 2)
+        w_p = weights[..., :p].reshape(n, s, heads, tq, p).transpose(1, 2)
         out_p = w_p.reshape(n, heads, s * tq, p) @ self.prefix_v  # (N, H, S*Tq, hd)
         out_p = out_p.reshape(n, heads, s, tq, hd).transpose(1, 2).reshape(rows, heads, tq, hd)
         return out_p + weights[..., p:] @ v
@@ -188,14 +202,27 @@ class _Batch:
         return s1, s2, stamp, valid
 
 
-def _full_step_logits(
-    model: Kronos, batch: _Batch, rows: list[int], step: int, max_context: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Coarse logits (len(rows), V1) at the last position of each row's full window, plus
-    the window's context h and validity for the fine head."""
-    s1, s2, stamp, valid = batch.windows(rows, step, max_context)
-    logits, h = model.decode_s1(s1, s2, stamp, None if bool(valid.all()) else valid)
-    return logits[:, -1], h, valid
+@contextmanager
+def _step_threads(device: torch.device) -> Iterator[None]:
+    """One CPU thread for incremental steps: their matmuls are a few rows, where thread
+    synchronisation costs more than it saves (and stalls badly on shared cores)."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _overwrite(base: Tensor | None, rows: list[int], values: Tensor) -> Tensor:
+    """``values`` when there is no base, else base with ``rows`` replaced by ``values``."""
+    if base is None:
+        return values
+    base[rows] = values
+    return base
 
 
 def generate_tokens(
@@ -229,30 +256,34 @@ def generate_tokens(
     stepper = _CachedStepper(model, batch, steps, max_context) if use_cache else None
     horizon = [req.horizon for req in requests for _ in range(samples)]
     for i in range(steps):
-        if stepper is not None:
-            s1_logits = stepper.coarse_logits(i)
-            # Rows whose window slid past max_context: positions restart, recompute in full.
-            sliding = [
+        # Rows computed by full recomputation of their window: all of them without the cache;
+        # with it, those whose window slid past max_context (positions restart at 0 there).
+        if stepper is None:
+            full_rows = list(range(rows))
+        else:
+            full_rows = [
                 r
                 for r in range(rows)
                 if stepper.window0[r // samples] + i > max_context and i < horizon[r]
             ]
-            if sliding:
-                logits_sl, h_sl, _ = _full_step_logits(model, batch, sliding, i, max_context)
-                s1_logits[sliding] = logits_sl
-        else:
-            s1_logits, h_all, valid_all = _full_step_logits(
-                model, batch, list(range(rows)), i, max_context
-            )
+        s1_logits = None
+        if stepper is not None:
+            with _step_threads(device):
+                s1_logits = stepper.coarse_logits(i)
+        if full_rows:
+            s1, s2, stamp, valid = batch.windows(full_rows, i, max_context)
+            valid = None if bool(valid.all()) else valid
+            logits, h = model.decode_s1(s1, s2, stamp, valid)
+            s1_logits = _overwrite(s1_logits, full_rows, logits[:, -1])
         s1_next = sample_tokens(s1_logits, uniforms[:, i, 0], temperature, top_k, top_p)
 
+        s2_logits = None
         if stepper is not None:
-            s2_logits = stepper.fine_logits(s1_next)
-            if sliding:
-                s2_logits[sliding] = model.decode_s2(h_sl, s1_next[sliding, None])[:, -1]
-        else:
-            valid = None if bool(valid_all.all()) else valid_all
-            s2_logits = model.decode_s2(h_all, s1_next[:, None], valid)[:, -1]
+            with _step_threads(device):
+                s2_logits = stepper.fine_logits(s1_next)
+        if full_rows:
+            fine = model.decode_s2(h, s1_next[full_rows, None], valid)[:, -1]
+            s2_logits = _overwrite(s2_logits, full_rows, fine)
         s2_next = sample_tokens(s2_logits, uniforms[:, i, 1], temperature, top_k, top_p)
         batch.gen_s1[:, i] = s1_next
         batch.gen_s2[:, i] = s2_next
@@ -269,25 +300,23 @@ class _CachedStepper:
         lengths = [s1.shape[0] for s1, _ in batch.ctx]
         self.window0 = [min(n, max_context) for n in lengths]  # prefix window per series
         # Prefill each series' window alone (no padding), keeping every layer's keys/values.
-        records = [[Record() for _ in model.transformer] for _ in batch.ctx]
-        dep_k, dep_v, h_last = [], [], []
-        for (s1, s2), stamp, n, w, rec in zip(
-            batch.ctx, batch.stamps, lengths, self.window0, records, strict=True
+        device = model.norm.weight.device
+        self.caches = [PrefixKV(self.window0, samples, steps, device) for _ in model.transformer]
+        self.dep_cache = PrefixKV(self.window0, samples, steps, device)
+        h_last = []
+        for b, ((s1, s2), stamp, n, w) in enumerate(
+            zip(batch.ctx, batch.stamps, lengths, self.window0, strict=True)
         ):
-            positions = torch.arange(w, device=s1.device)
+            positions = torch.arange(w, device=device)
+            rec = [cache.prefill(b) for cache in self.caches]
             h = model.hidden(
                 s1[None, -w:], s2[None, -w:], stamp[None, n - w : n], positions, None, rec
             )
-            dep_k.append(self._dep_heads(self.dep.k_proj, h))
-            dep_v.append(self._dep_heads(self.dep.v_proj, h))
+            self.dep_cache.store(
+                b, self._dep_heads(self.dep.k_proj, h), self._dep_heads(self.dep.v_proj, h)
+            )
             h_last.append(h[0, -1])
-        self.caches = [
-            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
-            for i in range(len(model.transformer))
-        ]
-        self.dep_cache = PrefixKV(dep_k, dep_v, samples, steps)
         self.h_last = torch.stack(h_last).repeat_interleave(samples, dim=0)  # (R, d)
-        device = self.h_last.device
         self.positions0 = torch.tensor(self.window0, device=device).repeat_interleave(samples)
         future = [st[n : n + steps] for st, n in zip(batch.stamps, lengths, strict=True)]
         self.future_stamps = torch.stack(future).repeat_interleave(samples, dim=0)  # (R, steps, 5)
@@ -334,18 +363,15 @@ def decode_paths(
     if use_cache:
         # The context part of each decoded window is shared by a series' rows: decode it
         # once with recorded keys/values, then all generated tokens of every row in one pass.
-        records, prefix_lengths = [], []
-        for (s1, s2), hz in zip(ctx, horizons, strict=True):
-            start = max(0, s1.shape[0] + hz - max_context)
-            prefix_lengths.append(s1.shape[0] - start)
-            rec = [Record() for _ in tokenizer.decoder]
+        lengths_ctx = [s1.shape[0] for s1, _ in ctx]
+        starts = [max(0, n + hz - max_context) for n, hz in zip(lengths_ctx, horizons, strict=True)]
+        prefix_lengths = [n - start for n, start in zip(lengths_ctx, starts, strict=True)]
+        device = gen_s1.device
+        caches = [PrefixKV(prefix_lengths, samples, steps, device) for _ in tokenizer.decoder]
+        for b, ((s1, s2), start) in enumerate(zip(ctx, starts, strict=True)):
+            rec = [cache.prefill(b) for cache in caches]
             tokenizer.decode((s1[None, start:], s2[None, start:]), half=True, caches=rec)
-            records.append(rec)
-        caches = [
-            PrefixKV([r[i].k for r in records], [r[i].v for r in records], samples, steps)
-            for i in range(len(tokenizer.decoder))
-        ]
-        lengths = torch.tensor(prefix_lengths, device=gen_s1.device).repeat_interleave(samples)
+        lengths = torch.tensor(prefix_lengths, device=device).repeat_interleave(samples)
         positions = lengths[:, None] + torch.arange(steps, device=gen_s1.device)[None]
         out = tokenizer.decode(
             (gen_s1, gen_s2), half=True, positions=positions, caches=caches

@@ -196,3 +196,20 @@ def left_padding(valid: Tensor) -> tuple[Tensor, Tensor]:
     eye = torch.eye(t, dtype=torch.bool, device=valid.device)
     mask = (causal[None] & valid[:, None, :]) | eye[None]
     return positions, mask[:, None]
+
+
+def positions_and_mask(x: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Positions 0..T-1 and no mask (plain causal), or the left-padding variants."""
+    if valid is None:
+        return torch.arange(x.shape[1], device=x.device), None
+    return left_padding(valid)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Initialisation for freshly built (untrained) modules; fixed tables are left alone."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding) and module.weight.requires_grad:
+        nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)

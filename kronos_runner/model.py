@@ -14,8 +14,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kronos_runner.hub import HubMixin
-from kronos_runner.layers import AttentionCache, CrossAttention, RMSNorm, TransformerBlock
-from kronos_runner.tokenizer import _init_weights, _positions_and_mask
+from kronos_runner.layers import (
+    AttentionCache,
+    CrossAttention,
+    RMSNorm,
+    TransformerBlock,
+    init_weights,
+    positions_and_mask,
+)
 
 DEP_HEADS = 4  # the dependency layer has 4 heads whatever n_heads is
 
@@ -147,7 +153,7 @@ class Kronos(nn.Module, HubMixin):
         self.norm = RMSNorm(d_model)
         self.dep_layer = DependencyAwareLayer(d_model)
         self.head = DualHead(s1_bits, s2_bits, d_model)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def hidden(
         self,
@@ -178,7 +184,7 @@ class Kronos(nn.Module, HubMixin):
 
         ``valid`` (B, T) marks real tokens of a left-padded batch (None: no padding).
         """
-        positions, mask = _positions_and_mask(s1_ids, valid)
+        positions, mask = positions_and_mask(s1_ids, valid)
         h = self.hidden(s1_ids, s2_ids, stamp, positions, mask)
         return self.head.proj_s1(h), h
 

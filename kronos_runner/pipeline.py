@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -129,6 +130,10 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' -> cuda:0 when available else cpu; 'cpu'; 'cuda' / 'cuda:N' (must exist)."""
     if str(device) == "auto":
@@ -155,6 +160,13 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
             raise ValueError("bfloat16 is supported on CUDA devices only")
         return torch.bfloat16
     raise ValueError(f"unsupported dtype {dtype!r}; use None, 'float32' or 'bfloat16'")
+
+
+def _available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS supports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -204,7 +216,7 @@ class KronosPipeline:
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
         if dev.type == "cpu":
-            threads = num_threads or len(os.sched_getaffinity(0))
+            threads = num_threads or _available_cpus()
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         model_id = str(model) if isinstance(model, str | Path) else type(model).__name__
@@ -250,40 +262,11 @@ class KronosPipeline:
             raise ValueError("future_timestamps must be a list with one DatetimeIndex per series")
         self._check_sampling(samples, temperature, top_k, top_p)
 
-        requests, stats, futures_ts = [], [], []
-        for i, df in enumerate(frames):
-            name = f"series[{i}]"
-            if not isinstance(df, pd.DataFrame):
-                raise ValueError(f"{name} is not a pandas DataFrame")
-            if len(df) == 0:
-                raise ValueError(f"{name} is empty")
-            if len(df) < 2:
-                raise ValueError(f"{name} needs at least 2 rows, got {len(df)}")
-            h = horizons[i]
-            if not _is_int(h) or h < 1:
-                raise ValueError(f"horizon for {name} must be an integer >= 1, got {h!r}")
-            if h > self.max_context:
-                raise ValueError(f"horizon {h} for {name} exceeds max_context {self.max_context}")
-            s = seeds[i]
-            if s is None:
-                s = int(torch.randint(0, 2**62, ()).item())
-            elif not _is_int(s) or not 0 <= s < 2**63:
-                raise ValueError(f"seed for {name} must be an integer in [0, 2**63), got {s!r}")
-            ts = _timestamps(df, name)
-            x = _features(df, name)
-            future = _future_timestamps(ts, int(h), futures[i], name)
-            with np.errstate(over="ignore", invalid="ignore"):
-                mean, std = x.mean(axis=0), x.std(axis=0)
-            if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-                raise ValueError(f"{name} values are too large to normalise in float32")
-            x_norm = np.clip((x - mean) / (std + EPS), -CLIP, CLIP)
-            stamp = time_features(ts.append(future))
-            requests.append(
-                SeriesRequest(torch.from_numpy(x_norm), torch.from_numpy(stamp), int(h), int(s))
-            )
-            stats.append((mean, std))
-            futures_ts.append(future)
-
+        prepared = [
+            self._prepare(df, f"series[{i}]", horizons[i], seeds[i], futures[i])
+            for i, df in enumerate(frames)
+        ]
+        requests = [p[0] for p in prepared]
         paths = forecast(
             self.model,
             self.tokenizer,
@@ -296,24 +279,52 @@ class KronosPipeline:
             use_cache=use_cache,
         )
         out = []
-        for i, (p, (mean, std), future) in enumerate(zip(paths, stats, futures_ts, strict=True)):
+        for i, (p, (_, (mean, std), future)) in enumerate(zip(paths, prepared, strict=True)):
             values = p.cpu().numpy() * (std + EPS) + mean
             if not np.isfinite(values).all():
                 raise ValueError(f"forecast for series[{i}] is not finite (input too extreme)")
             out.append(Forecast(timestamps=future, paths=values.astype(np.float32)))
         return out
 
+    def _prepare(
+        self, df: object, name: str, horizon: object, seed: object, future: object
+    ) -> tuple[SeriesRequest, tuple[np.ndarray, np.ndarray], pd.DatetimeIndex]:
+        """Validate one series -> (request, (mean, std) per feature, future timestamps)."""
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"{name} is not a pandas DataFrame")
+        if len(df) == 0:
+            raise ValueError(f"{name} is empty")
+        if len(df) < 2:
+            raise ValueError(f"{name} needs at least 2 rows, got {len(df)}")
+        if not _is_int(horizon) or horizon < 1:
+            raise ValueError(f"horizon for {name} must be an integer >= 1, got {horizon!r}")
+        if horizon > self.max_context:
+            raise ValueError(f"horizon {horizon} for {name} exceeds max_context {self.max_context}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        elif not _is_int(seed) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed for {name} must be an integer in [0, 2**63), got {seed!r}")
+        ts = _timestamps(df, name)
+        x = _features(df, name)
+        future_ts = _future_timestamps(ts, int(horizon), future, name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = x.mean(axis=0), x.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise ValueError(f"{name} values are too large to normalise in float32")
+        x_norm = np.clip((x - mean) / (std + EPS), -CLIP, CLIP)
+        stamp = time_features(ts.append(future_ts))
+        request = SeriesRequest(
+            torch.from_numpy(x_norm), torch.from_numpy(stamp), int(horizon), int(seed)
+        )
+        return request, (mean, std), future_ts
+
     @staticmethod
     def _check_sampling(samples: object, temperature: object, top_k: object, top_p: object) -> None:
         if not _is_int(samples) or samples < 1:
             raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
-        if (
-            not isinstance(temperature, int | float)
-            or not np.isfinite(temperature)
-            or temperature <= 0
-        ):
+        if not _is_real(temperature) or not np.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         if not _is_int(top_k) or top_k < 0:
             raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
-        if not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+        if not _is_real(top_p) or not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")

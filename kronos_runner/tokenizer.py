@@ -15,7 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kronos_runner.hub import HubMixin
-from kronos_runner.layers import AttentionCache, TransformerBlock, left_padding
+from kronos_runner.layers import (
+    AttentionCache,
+    TransformerBlock,
+    init_weights,
+    positions_and_mask,
+)
 
 TokenIds = Tensor | tuple[Tensor, Tensor] | list[Tensor]
 
@@ -179,11 +184,11 @@ class KronosTokenizer(nn.Module, HubMixin):
         self.post_quant_embed_pre = nn.Linear(s1_bits, d_model)
         self.post_quant_embed = nn.Linear(self.codebook_dim, d_model)
         self.tokenizer = BSQuantizer(s1_bits, s2_bits, beta, gamma0, gamma, zeta, group_size)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def _latent(self, x: Tensor, valid: Tensor | None) -> Tensor:
         """x (B, T, d_in) -> pre-quantisation latent (B, T, K); valid marks left padding."""
-        positions, mask = _positions_and_mask(x, valid)
+        positions, mask = positions_and_mask(x, valid)
         z = self.embed(x)
         for block in self.encoder:
             z = block(z, positions, mask)
@@ -228,7 +233,7 @@ class KronosTokenizer(nn.Module, HubMixin):
     ) -> Tensor:
         mask = None
         if positions is None:
-            positions, mask = _positions_and_mask(z, valid)
+            positions, mask = positions_and_mask(z, valid)
         for i, block in enumerate(self.decoder):
             z = block(z, positions, mask, caches[i] if caches is not None else None)
         return self.head(z)
@@ -248,20 +253,3 @@ class KronosTokenizer(nn.Module, HubMixin):
         loss = (mse_coarse + mse_full + out.bsq_loss) / 2
         parts = {"mse_coarse": mse_coarse, "mse_full": mse_full, "bsq_loss": out.bsq_loss}
         return loss, parts
-
-
-def _positions_and_mask(x: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """Positions 0..T-1 and no mask (plain causal), or the left-padding variants."""
-    if valid is None:
-        return torch.arange(x.shape[1], device=x.device), None
-    return left_padding(valid)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Initialisation for freshly built (untrained) modules."""
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)

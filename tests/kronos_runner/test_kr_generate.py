@@ -136,3 +136,27 @@ def test_seed_none_uses_torch_global_rng(pipeline: KronosPipeline, candles: pd.D
     torch.manual_seed(123)
     b = pipeline.predict(candles, 4, samples=2)[0].paths
     np.testing.assert_array_equal(a, b)
+
+
+def test_horizon_equal_to_max_context(
+    small_pipeline: KronosPipeline, candles: pd.DataFrame
+) -> None:
+    series = _series(candles, [30, 45])
+    cached = _paths(small_pipeline, series, 40, True, samples=2, seed=0, **GREEDY)
+    full = _paths(small_pipeline, series, 40, False, samples=2, seed=0, **GREEDY)
+    for c, f in zip(cached, full, strict=True):
+        assert c.shape == (2, 40, 6) and np.isfinite(c).all()
+        np.testing.assert_allclose(c, f, rtol=1e-5, atol=1e-5)
+
+
+def test_left_padded_tokenizer_batch_equals_single(tiny_tokenizer) -> None:
+    x = torch.randn(1, 12, 6)
+    padded = torch.cat([torch.zeros(1, 5, 6), x], dim=1)
+    valid = torch.arange(17)[None] >= 5
+    with torch.inference_mode():
+        s1, s2 = tiny_tokenizer.encode(x, half=True)
+        p1, p2 = tiny_tokenizer.encode(padded, half=True, valid=valid)
+        assert torch.equal(p1[:, 5:], s1) and torch.equal(p2[:, 5:], s2)
+        alone = tiny_tokenizer.decode((s1, s2), half=True)
+        batched = tiny_tokenizer.decode((p1, p2), half=True, valid=valid)
+    torch.testing.assert_close(batched[:, 5:], alone, atol=1e-5, rtol=0)

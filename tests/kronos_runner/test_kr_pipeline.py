@@ -187,3 +187,20 @@ def test_cuda_matches_cpu_greedy(tiny_model, tiny_tokenizer, candles, dtype) -> 
     b = gpu.predict(candles, 4, **kw)[0].paths
     tol = 1e-4 if dtype is None else 5e-2
     np.testing.assert_allclose(b, a, rtol=tol, atol=tol * np.abs(a).max())
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_bfloat16_plumbing(fixtures_dir: Path, candles: pd.DataFrame, use_cache: bool) -> None:
+    """bf16 is offered on CUDA only; its dtype handling is exercised here on CPU."""
+    from kronos_runner import Kronos, KronosTokenizer
+    from kronos_runner.pipeline import _place
+
+    cpu, bf16 = torch.device("cpu"), torch.bfloat16
+    model = _place(Kronos.from_pretrained(fixtures_dir / "tiny-model"), cpu, bf16)
+    tok = _place(KronosTokenizer.from_pretrained(fixtures_dir / "tiny-tokenizer"), cpu, bf16)
+    assert model.transformer[0].self_attn.rotary.inv_freq.dtype == torch.float32
+    assert tok.tokenizer.bsq.basis.dtype == torch.int64
+    pipe = KronosPipeline(model, tok, device=cpu)
+    out = pipe.predict([candles, candles.iloc[:40]], [6, 3], samples=2, seed=0, use_cache=use_cache)
+    assert [f.paths.shape for f in out] == [(2, 6, 6), (2, 3, 6)]
+    assert all(f.paths.dtype == np.float32 and np.isfinite(f.paths).all() for f in out)

@@ -73,3 +73,16 @@ def test_predictor_loss_and_sampled_conditioning(tiny_model: Kronos) -> None:
     valid[:, :3] = False
     masked, _, _ = Kronos.loss(l1.detach(), l2.detach(), s1[:, 1:], s2[:, 1:], valid)
     assert torch.isfinite(masked)
+
+
+def test_fixed_time_embeddings_when_learn_te_is_false(tiny_model: Kronos) -> None:
+    model = Kronos(**{**tiny_model.config, "learn_te": False})
+    keys = [k for k in model.state_dict() if k.startswith("time_emb.")]
+    assert "time_emb.hour_embed.emb.weight" in keys and len(keys) == 5
+    table = model.time_emb.hour_embed.emb.weight
+    d = table.shape[1]
+    p, i = 5, 3
+    angle = torch.tensor(p / 10000 ** (2 * i / d))
+    torch.testing.assert_close(table[p, 2 * i], torch.sin(angle))
+    torch.testing.assert_close(table[p, 2 * i + 1], torch.cos(angle))
+    assert not table.requires_grad
