@@ -15,7 +15,7 @@ import bentoml
 from data_sources import build_source
 from forecast_service.api import create_app
 from forecast_service.forecasting import ForecastEngine, load_calibration
-from forecast_service.runner_core import RunnerCore
+from forecast_service.runner_core import BentoRunnerClient, RunnerCore
 from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
 from forecast_service.settings import ServiceSettings, get_settings
 
@@ -65,21 +65,6 @@ class KronosRunner:
         return self.core.status()
 
 
-class RunnerProxy:
-    """Adapts the BentoML dependency to the engine's `RunnerClient` protocol."""
-
-    def __init__(self, runner: Any) -> None:
-        self._runner = runner
-
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """Forecast through the runner service (batched with other callers' items)."""
-        return await self._runner.to_async.forecast(items)
-
-    async def status(self) -> RunnerStatus:
-        """The runner's model state."""
-        return await self._runner.to_async.status()
-
-
 app = create_app(settings)
 
 
@@ -100,7 +85,7 @@ class ApiService:
         self.engine = ForecastEngine(
             settings,
             build_source(settings.market),
-            RunnerProxy(self.runner),
+            BentoRunnerClient(self.runner),
             calibration=calibration,
             calibration_error=calibration_error,
         )

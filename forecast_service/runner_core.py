@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from typing import Any
+
+from aiohttp import ClientConnectionError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus, SamplingParams
 from forecast_service.settings import ServiceSettings
@@ -116,3 +120,32 @@ class LocalRunnerClient:
     async def status(self) -> RunnerStatus:
         """The core's model state."""
         return self.core.status()
+
+
+class BentoRunnerClient:
+    """The engine's `RunnerClient` over the BentoML dependency (batched with other callers).
+
+    A dropped connection to the runner process (seen once right after start-up: aiohttp's
+    "Can not write request body") is retried once; forecasting is idempotent."""
+
+    def __init__(self, runner: Any, retry_wait_s: float = 0.2) -> None:
+        self._runner = runner
+        self._retry_wait_s = retry_wait_s
+
+    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+        """Forecast through the runner service."""
+        # The attempt-loop form: BentoML's handle is not a coroutine function, so tenacity's
+        # call form would not await it.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(ClientConnectionError),
+            stop=stop_after_attempt(2),
+            wait=wait_fixed(self._retry_wait_s),
+            reraise=True,
+        ):
+            with attempt:
+                results = await self._runner.to_async.forecast(items)
+        return results
+
+    async def status(self) -> RunnerStatus:
+        """The runner's model state."""
+        return await self._runner.to_async.status()
