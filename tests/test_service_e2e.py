@@ -287,7 +287,7 @@ def test_fallback_and_503_on_broken_server(broken_server: str) -> None:
 def test_bentoml_build_works_offline(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     """`bentoml build` accepts bentofile.yaml offline (no package locking over the network)."""
     if shutil.which("uv") is None:
-        pytest.skip("bentoml build needs the uv tool (pip install -e '.[build]')")
+        pytest.skip("bentoml build needs the uv tool (pip install -e '.[dev]' installs it)")
     env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
     built = subprocess.run(
         [sys.executable, "-m", "bentoml", "build", "-o", "tag"],
