@@ -75,6 +75,7 @@ def summarize(
     calibrated = calibration is not None and meta.model == "kronos"
     if calibrated:
         low, high = calibration.band(forecast, level=BAND_LEVEL, feature="close")
+        low = np.maximum(low, 0.0)  # a widened band must not promise negative prices
     else:
         low, high = np.quantile(closes, BAND_LEVELS, axis=0)
     step = reference_step(horizon)

@@ -96,7 +96,10 @@ def _features(df: pd.DataFrame, name: str) -> np.ndarray:
         cols["amount"] = np.zeros(len(df))
     elif "amount" not in cols:
         cols["amount"] = cols["volume"] * np.mean([cols[c] for c in PRICES], axis=0)
-    return np.stack([cols[c] for c in FEATURES], axis=1).astype(np.float32)
+    x = np.stack([cols[c] for c in FEATURES], axis=1)
+    if np.abs(x).max() > np.finfo(np.float32).max:
+        raise ValueError(f"{name} values are too large for float32")
+    return x.astype(np.float32)
 
 
 def _future_timestamps(

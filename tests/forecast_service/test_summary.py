@@ -100,3 +100,15 @@ def test_calibrated_band_is_used_for_kronos_only() -> None:
         forecast, 100.0, fallback, trend_threshold=0.005, calibration=calibration
     )
     assert not uncalibrated.calibrated and uncalibrated.fallbackReason == "model not loaded"
+
+
+def test_calibrated_band_never_goes_below_zero() -> None:
+    calibration_module = pytest.importorskip("kronos_runner.calibration")
+    rng = np.random.default_rng(3)
+    closes = 1.0 + rng.normal(0, 0.5, size=(40, 24)).clip(-0.9, None)  # wide raw bands
+    calibration = calibration_module.BandCalibration({0.8: np.full(24, 5.0)})  # 6x half-width
+    assert (calibration.band(make_forecast(closes), level=0.8)[0] < 0).any()
+    calibrated = summarize(
+        make_forecast(closes), 1.0, META, trend_threshold=0.005, calibration=calibration
+    )
+    assert min(p.low for p in calibrated.predictions) == 0.0

@@ -100,7 +100,8 @@ def test_prices_only_gives_near_zero_volume(
         (lambda c: pd.concat([c.iloc[:10], c.iloc[9:20]]), "duplicate timestamps"),
         (lambda c: c.iloc[:30].drop(index=4), "irregular frequency"),
         (lambda c: _with(c, open="abc"), "non-numeric"),
-        (lambda c: _with(c, high=3e38, low=-3e38), "too large"),
+        (lambda c: _with(c, high=3e38, low=-3e38), "too large to normalise"),
+        (lambda c: _with(c, volume=1e39), "too large for float32"),
         (lambda c: c.iloc[:30].to_numpy(), "not a pandas DataFrame"),
     ],
 )
