@@ -7,6 +7,7 @@ nothing usable cached. A 500 only ever means a fault of the service itself.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -36,9 +37,10 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
 
 
 class InvalidRequestError(ServiceError):
@@ -67,7 +69,8 @@ def from_market_error(exc: MarketDataError) -> ServiceError:
     if isinstance(exc, UnknownSymbolError):
         return UnknownSymbol(str(exc))
     if isinstance(exc, UpstreamRateLimitedError):
-        error = DataUnavailableError(f"market data upstream rate-limited us: {exc}")
+        wait = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
+        error = DataUnavailableError(f"market data upstream rate-limited us: {exc}", wait)
         error.code = "upstream_rate_limited"
         return error
     return DataUnavailableError(f"market data unavailable: {exc}")
@@ -99,12 +102,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message)
+        return error_json(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(MarketDataError)
     async def _market(_: Request, exc: MarketDataError) -> JSONResponse:
         error = from_market_error(exc)
-        return error_json(error.status, error.code, error.message)
+        return error_json(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
