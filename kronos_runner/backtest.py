@@ -35,7 +35,7 @@ from kronos_runner.metrics import (
     crps_from_samples,
     direction_hits,
 )
-from kronos_runner.pipeline import _future_timestamps
+from kronos_runner.pipeline import future_index
 
 CLOSE = FEATURES.index("close")
 LEVELS = (0.8, 0.9)
@@ -49,9 +49,9 @@ class Forecaster(Protocol):
     ) -> list[Forecast]: ...
 
 
-def _future_index(df: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
+def _horizon_index(df: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
     """The ``horizon`` timestamps after the last candle, at the series' regular spacing."""
-    return _future_timestamps(pd.DatetimeIndex(df["timestamp"]), horizon, None, "series")
+    return future_index(pd.DatetimeIndex(df["timestamp"]), horizon, None, "series")
 
 
 def _last_features(df: pd.DataFrame) -> np.ndarray:
@@ -68,7 +68,7 @@ class NaiveLastPrice:
         """One constant path per series."""
         return [
             Forecast(
-                timestamps=_future_index(df, horizon),
+                timestamps=_horizon_index(df, horizon),
                 paths=np.tile(_last_features(df), (1, horizon, 1)),
             )
             for df in series
@@ -96,7 +96,7 @@ class Drift:
             close = float(df["close"].iloc[-1]) * np.exp(np.cumsum(steps, axis=1))
             paths = np.tile(_last_features(df), (samples, horizon, 1))
             paths[:, :, : CLOSE + 1] = close[:, :, None]
-            forecasts.append(Forecast(timestamps=_future_index(df, horizon), paths=paths))
+            forecasts.append(Forecast(timestamps=_horizon_index(df, horizon), paths=paths))
         return forecasts
 
 
@@ -389,7 +389,7 @@ def plot_fan_chart(result: BacktestResult, index: int, path: Path, history: int 
     raw 80%/90% bands (shaded) and calibrated 90% band (dashed)."""
     window = result.windows[index]
     past = window.context.tail(history)
-    future = _future_index(window.context, len(window.truth))
+    future = _horizon_index(window.context, len(window.truth))
     names = list(result.paths)
     fig = Figure(figsize=(10, 3 * len(names)))
     axes = fig.subplots(len(names), 1, squeeze=False)

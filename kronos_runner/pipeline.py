@@ -77,7 +77,7 @@ def _timestamps(df: pd.DataFrame, name: str) -> pd.DatetimeIndex:
     return ts
 
 
-def _features(df: pd.DataFrame, name: str) -> np.ndarray:
+def feature_matrix(df: pd.DataFrame, name: str) -> np.ndarray:
     """(n, 6) float32 in FEATURES order with the reference's volume/amount rules."""
     missing = [c for c in PRICES if c not in df.columns]
     if missing:
@@ -102,9 +102,11 @@ def _features(df: pd.DataFrame, name: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _future_timestamps(
+def future_index(
     ts: pd.DatetimeIndex, horizon: int, given: object | None, name: str
 ) -> pd.DatetimeIndex:
+    """The horizon's timestamps: ``given`` checked, or inferred from the regular spacing of ``ts``
+    (ValueError naming ``name`` when irregular)."""
     if given is None:
         steps = np.diff(ts.as_unit("ns").asi8)
         if (steps != steps[0]).any():
@@ -308,8 +310,8 @@ class KronosPipeline:
         elif not _is_int(seed) or not 0 <= seed < 2**63:
             raise ValueError(f"seed for {name} must be an integer in [0, 2**63), got {seed!r}")
         ts = _timestamps(df, name)
-        x = _features(df, name)
-        future_ts = _future_timestamps(ts, int(horizon), future, name)
+        x = feature_matrix(df, name)
+        future_ts = future_index(ts, int(horizon), future, name)
         with np.errstate(over="ignore", invalid="ignore"):
             mean, std = x.mean(axis=0), x.std(axis=0)
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):

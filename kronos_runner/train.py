@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from kronos_runner import Kronos, KronosTokenizer
 from kronos_runner.candles import load_candle_dir
-from kronos_runner.pipeline import CLIP, EPS, _features, resolve_device, time_features
+from kronos_runner.pipeline import CLIP, EPS, feature_matrix, resolve_device, time_features
 
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
 SMALL_TOKENIZER = {
@@ -88,7 +88,7 @@ def make_windows(
         ts = df["timestamp"]
         first = 0 if begin is None else int(np.searchsorted(ts, begin))
         stop = len(df) if end is None else int(np.searchsorted(ts, end))
-        features.append(_features(df, symbol))
+        features.append(feature_matrix(df, symbol))
         stamps.append(time_features(pd.DatetimeIndex(ts)))
         starts += [(k, i) for i in range(first, stop - length + 1, stride)]
     return Windows(
