@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
 
 def free_port() -> int:
@@ -59,6 +60,18 @@ def bentoml_server(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def service_workers(url: str, service_name: str) -> list[psutil.Process]:
+    """The worker processes of one BentoML service of the server at `url` (children of the
+    `bentoml serve` process listening on that port)."""
+    port = url.rsplit(":", 1)[1]
+    workers = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "serve" in cmdline and port in cmdline:
+            workers += [child for child in process.children() if service_name in child.cmdline()]
+    return workers
 
 
 def _ready(url: str) -> bool:

@@ -22,7 +22,7 @@ import pytest
 
 from forecasting.calibration import BandCalibration
 from tests.forecast_api.api_helpers import API_ROUTES, assert_error
-from tests.local_server import bentoml_server
+from tests.local_server import bentoml_server, service_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -301,3 +301,13 @@ def test_bentoml_build_works_offline(tmp_path: Path, pytestconfig: pytest.Config
     [src] = tmp_path.glob("bentos/kronos-forecast/*/src")
     assert (src / "service.py").is_file() and (src / "forecast_api" / "app.py").is_file()
     assert not (src / "tests").exists()
+
+
+def test_api_worker_never_loads_torch(server: str) -> None:
+    for params in ({"symbol": "BTC"}, {"symbol": "ETH", "seed": 3}):
+        assert httpx.get(f"{server}/api/predict", params=params, timeout=60).status_code == 200
+    [worker] = service_workers(server, "kronos_api")
+    maps = Path(f"/proc/{worker.pid}/maps").read_text()
+    assert "libtorch" not in maps
+    [runner] = service_workers(server, "kronos_runner")
+    assert "libtorch" in Path(f"/proc/{runner.pid}/maps").read_text()
