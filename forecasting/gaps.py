@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+#: Filled candles allowed in one series by default: Binance's longest spot maintenance halts.
+DEFAULT_MAX_FILL = 6
 FLAT_PRICES = ("open", "high", "low", "close")
 ZERO_VOLUMES = ("volume", "amount")
 
