@@ -166,7 +166,10 @@ class FilesSource(MarketDataSource):
                     )
         except MarketDataError as exc:
             return _Version(stamp, None, exc)
-        return _Version(stamp, frame.reset_index(drop=True))
+        version = _Version(stamp, frame.reset_index(drop=True))
+        if interval == BASE_INTERVAL:  # the rolling 24h sums, here rather than on the loop
+            version.derive(("points",), HourlyPoints.of)
+        return version
 
     def _find(self, symbol: str, interval: str) -> Path | None:
         for suffix in (".parquet", ".csv"):
