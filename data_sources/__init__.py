@@ -8,6 +8,7 @@ from __future__ import annotations
 from .assets import DEFAULT_ASSETS, Asset, AssetRegistry
 from .base import MarketDataSource
 from .errors import (
+    DataRegressionError,
     MalformedDataError,
     MarketDataError,
     UnknownSymbolError,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_ASSETS",
     "Asset",
     "AssetRegistry",
+    "DataRegressionError",
     "FilesSource",
     "History",
     "LiveSource",

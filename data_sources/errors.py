@@ -39,6 +39,11 @@ class MalformedDataError(MarketDataError):
     """The upstream answered with malformed, empty or implausible data (bad JSON, NaN, price<=0)."""
 
 
+class DataRegressionError(MalformedDataError):
+    """The newest candle is older than one this source returned before (a truncated or replaced
+    file, an upstream serving an old snapshot): treated as failing, never as fresh data."""
+
+
 #: Errors after which a cached value may be served stale (never for unknown symbols).
 TRANSIENT_ERRORS: tuple[type[MarketDataError], ...] = (
     UpstreamUnavailableError,

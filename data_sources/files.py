@@ -3,23 +3,61 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import copy
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
+from cachetools import LRUCache
 
 from forecasting.candles import derived_amount
 from forecasting.forecast import PRICES
 
 from .assets import AssetRegistry
 from .base import MarketDataSource, check_days, check_limit
-from .errors import MalformedDataError, UpstreamUnavailableError
-from .models import History, Quote, interval_seconds, timestamps_ms, validate_candles
+from .derived import HourlyPoints, history_from_points, quote_from_points
+from .errors import (
+    DataRegressionError,
+    MalformedDataError,
+    MarketDataError,
+    UpstreamUnavailableError,
+)
+from .models import History, Quote, interval_seconds, validate_candles, with_gap_attrs
 
 NAME = "files"
 BASE_INTERVAL = "1h"  # quotes and history are derived from the hourly file
-DAILY_AFTER_DAYS = 90  # history granularity switches from hourly to daily, like CoinGecko
+DERIVED_PER_VERSION = 128  # derived figures kept per file version (history days, limits...)
+T = TypeVar("T")
+Stamp = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino): a file's version
+
+
+@dataclass
+class _Version:
+    """One symbol/interval as of one version of its file: the visible candles (or why there
+    are none) and the figures derived from them, each computed once."""
+
+    stamp: Stamp
+    frame: pd.DataFrame | None
+    error: MarketDataError | None = None
+    derived: LRUCache = field(default_factory=lambda: LRUCache(DERIVED_PER_VERSION))
+
+    def candles(self) -> pd.DataFrame:
+        """The visible candles, or the error this version of the file gives."""
+        if self.error is not None:
+            raise copy.copy(self.error)
+        assert self.frame is not None
+        return self.frame
+
+    def derive(self, key: tuple[Any, ...], compute: Callable[[pd.DataFrame], T]) -> T:
+        """`compute(candles)`, cached under `key` for this version."""
+        frame = self.candles()
+        if key not in self.derived:
+            self.derived[key] = compute(frame)
+        return self.derived[key]
 
 
 class FilesSource(MarketDataSource):
@@ -28,6 +66,11 @@ class FilesSource(MarketDataSource):
     With `now`, only candles closed at or before `now` are visible (for backtests). An interval
     without its own file is resampled from the 1h file when it is a whole number of hours up to
     1d (only complete periods are kept). A file without `amount` gets the candle convention's.
+
+    A request costs one `stat()` of the file; candles, quotes and history points are derived
+    once per version of the file (mtime, size, inode). A file whose newest candle is older than
+    one this source read before (truncated or replaced by an older copy) raises
+    :class:`DataRegressionError` until it is restored.
     """
 
     name = NAME
@@ -40,84 +83,95 @@ class FilesSource(MarketDataSource):
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
         self.now = now
-        self._frames: dict[Path, tuple[int, pd.DataFrame]] = {}
+        self._paths: dict[tuple[str, str], Path] = {}
+        self._versions: dict[tuple[str, str], _Version] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._frames: dict[Path, tuple[Stamp, pd.DataFrame]] = {}
+        self._newest: dict[Path, pd.Timestamp] = {}
 
     async def aclose(self) -> None:
         """Drop the cached frames (there are no connections)."""
-        self._frames.clear()
+        for cache in (self._paths, self._versions, self._locks, self._frames, self._newest):
+            cache.clear()
 
     async def candles(self, symbol: str, interval: str = "1h", limit: int = 500) -> pd.DataFrame:
-        """The last `limit` closed candles up to the current time."""
+        """The last `limit` closed candles up to the current time (attrs: see `models`)."""
         check_limit(limit)
-        frame = (await self._visible(symbol, interval)).tail(limit).reset_index(drop=True)
-        frame.attrs.update(source=NAME, stale=False, age_seconds=0.0)
-        return frame
+        step = interval_seconds(interval)
+        version = await self._version(symbol, interval)
+        frame = version.derive(("candles", limit), lambda f: _tail(f, limit, step))
+        return frame.copy(deep=False)  # callers may set attrs or columns on their copy
 
     async def quote(self, symbol: str) -> Quote:
         """Price = last close; change vs the close 24h earlier; volume = sum of 24h `amount`.
 
         `last_updated` is the last candle's close time; market cap is unknown (None).
         """
-        frame = await self._visible(symbol, BASE_INTERVAL)
-        closes = frame["timestamp"] + pd.Timedelta(BASE_INTERVAL)
-        last_close = closes.iloc[-1]
-        price = float(frame["close"].iloc[-1])
-        earlier = frame.loc[closes <= last_close - pd.Timedelta(hours=24), "close"]
-        change = (price / float(earlier.iloc[-1]) - 1) * 100 if len(earlier) else None
-        day = frame.loc[closes > last_close - pd.Timedelta(hours=24), "amount"]
-        return Quote(
-            symbol=self.assets.get(symbol).symbol,
-            price=price,
-            change_24h=change,
-            volume_24h=float(day.sum()),
-            market_cap=None,
-            last_updated=last_close.to_pydatetime(),
-            source=NAME,
-        )
+        version = await self._version(symbol, BASE_INTERVAL)
+        points = version.derive(("points",), HourlyPoints.of)
+        asset = self.assets.get(symbol)
+        return version.derive(("quote",), lambda _: quote_from_points(points, asset.symbol, NAME))
 
     async def history(self, symbol: str, days: int) -> History:
         """Close prices at each hourly candle close (daily at 00:00 UTC above 90 days) and the
         rolling 24h sum of `amount` at each point; market caps are unknown (empty list)."""
         check_days(days)
-        frame = await self._visible(symbol, BASE_INTERVAL)
-        points = frame.set_index(frame["timestamp"] + pd.Timedelta(BASE_INTERVAL))
-        volume_24h = points["amount"].rolling("24h").sum()
-        end = points.index[-1]
-        keep = points.index > end - pd.Timedelta(days=days)
-        if days > DAILY_AFTER_DAYS:
-            keep &= points.index == points.index.normalize()
-        times = timestamps_ms(points.index[keep])
-        return History(
-            prices=[[int(t), float(v)] for t, v in zip(times, points["close"][keep], strict=True)],
-            volumes=[[int(t), float(v)] for t, v in zip(times, volume_24h[keep], strict=True)],
-            market_caps=[],
-            source=NAME,
-        )
+        version = await self._version(symbol, BASE_INTERVAL)
+        points = version.derive(("points",), HourlyPoints.of)
+        return version.derive(("history", days), lambda _: history_from_points(points, days, NAME))
 
-    async def _visible(self, symbol: str, interval: str) -> pd.DataFrame:
-        """All candles of `symbol`/`interval` closed by the current time."""
-        asset = self.assets.get(symbol)
+    async def _version(self, symbol: str, interval: str) -> _Version:
+        """The current version of `symbol`/`interval`: one stat(), a read only when it changed."""
+        key = (self.assets.get(symbol).symbol, interval)
         step = interval_seconds(interval)
-        frame = await asyncio.to_thread(self._load, asset.symbol, interval, step)
-        if self.now is not None:
-            frame = frame[frame["timestamp"] + timedelta(seconds=step) <= self.now]
-            if frame.empty:
-                raise UpstreamUnavailableError(
-                    f"files: no {asset.symbol} {interval} candle closed by {self.now}",
-                    upstream=NAME,
-                )
-        return frame
+        path = self._paths.get(key) or await asyncio.to_thread(self._locate, *key, step)
+        try:
+            stamp = file_stamp(path)
+        except OSError:
+            self._paths.pop(key, None)  # moved or deleted: look again next time
+            raise UpstreamUnavailableError(f"files: {path} disappeared", upstream=NAME) from None
+        current = self._versions.get(key)
+        if current is None or current.stamp != stamp:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                current = self._versions.get(key)
+                if current is None or current.stamp != stamp:
+                    current = await asyncio.to_thread(self._build, path, stamp, key, step)
+                    self._versions[key] = current
+        return current
 
-    def _load(self, symbol: str, interval: str, step: int) -> pd.DataFrame:
+    def _locate(self, symbol: str, interval: str, step: int) -> Path:
+        """The file `symbol`/`interval` is read from (its own, else the hourly one)."""
         path = self._find(symbol, interval)
-        if path is not None:
-            return self._read(path)
-        hourly = self._find(symbol, BASE_INTERVAL)
-        if hourly is not None and step % 3600 == 0 and 3600 < step <= 86400:
-            return resample_candles(self._read(hourly), step)
-        raise UpstreamUnavailableError(
-            f"files: no {symbol}_{interval}.csv or .parquet in {self.directory}", upstream=NAME
-        )
+        if path is None and step % 3600 == 0 and 3600 < step <= 86400:
+            path = self._find(symbol, BASE_INTERVAL)
+        if path is None:
+            raise UpstreamUnavailableError(
+                f"files: no {symbol}_{interval}.csv or .parquet in {self.directory}",
+                upstream=NAME,
+            )
+        self._paths[(symbol, interval)] = path
+        return path
+
+    def _build(self, path: Path, stamp: Stamp, key: tuple[str, str], step: int) -> _Version:
+        """The `key` (symbol, interval) candles in `path` (resampled to `step`, cut at `now`)."""
+        symbol, interval = key
+        try:
+            frame = self._read(path, stamp)
+            if path.stem != f"{symbol}_{interval}":
+                frame = resample_candles(frame, step)
+            if self.now is not None:
+                frame = frame[frame["timestamp"] + timedelta(seconds=step) <= self.now]
+                if frame.empty:
+                    raise UpstreamUnavailableError(
+                        f"files: no {symbol} {interval} candle closed by {self.now}",
+                        upstream=NAME,
+                    )
+        except MarketDataError as exc:
+            return _Version(stamp, None, exc)
+        version = _Version(stamp, frame.reset_index(drop=True))
+        if interval == BASE_INTERVAL:  # the rolling 24h sums, here rather than on the loop
+            version.derive(("points",), HourlyPoints.of)
+        return version
 
     def _find(self, symbol: str, interval: str) -> Path | None:
         for suffix in (".parquet", ".csv"):
@@ -126,15 +180,37 @@ class FilesSource(MarketDataSource):
                 return path
         return None
 
-    def _read(self, path: Path) -> pd.DataFrame:
-        """The validated frame of `path`, cached until the file changes."""
-        mtime = path.stat().st_mtime_ns
+    def _read(self, path: Path, stamp: Stamp) -> pd.DataFrame:
+        """The validated frame of `path` at version `stamp`; DataRegressionError when its newest
+        candle is older than one read from `path` before."""
         cached = self._frames.get(path)
-        if cached is not None and cached[0] == mtime:
+        if cached is not None and cached[0] == stamp:
             return cached[1]
         frame = read_candle_file(path)
-        self._frames[path] = (mtime, frame)
+        newest, seen = frame["timestamp"].iloc[-1], self._newest.get(path)
+        if seen is not None and newest < seen:
+            raise DataRegressionError(
+                f"files: {path.name} now ends at {newest}, before the {seen} candle read from it "
+                "earlier (truncated or replaced by an older copy?)",
+                upstream=NAME,
+            )
+        self._newest[path] = newest
+        self._frames[path] = (stamp, frame)
         return frame
+
+
+def file_stamp(path: Path) -> Stamp:
+    """The version of a file: one stat() (mtime, size and inode, so copies that keep the mtime
+    and atomic replacements are both seen)."""
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _tail(frame: pd.DataFrame, limit: int, step: int) -> pd.DataFrame:
+    """The last `limit` candles with the source's attrs (gaps included)."""
+    out = frame.tail(limit).reset_index(drop=True)
+    out.attrs.update(source=NAME, stale=False, age_seconds=0.0)
+    return with_gap_attrs(out, step)
 
 
 def read_candle_file(path: Path) -> pd.DataFrame:

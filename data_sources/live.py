@@ -14,8 +14,8 @@ from .base import MarketDataSource, check_days, check_limit
 from .binance import BinanceClient
 from .cache import SingleFlightCache
 from .coingecko import CoinGeckoClient
-from .errors import TRANSIENT_ERRORS, MarketDataError, UnknownSymbolError
-from .models import History, Quote, interval_seconds
+from .errors import TRANSIENT_ERRORS, DataRegressionError, MarketDataError, UnknownSymbolError
+from .models import History, Quote, interval_seconds, with_gap_attrs
 from .settings import MarketDataSettings
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,9 @@ class LiveSource(MarketDataSource):
     Quotes of all registered assets are fetched in one `/simple/price` call. Candles come from
     Binance; when Binance fails or lacks the pair they are derived from CoinGecko charts
     (`df.attrs["source"] == "coingecko"`). At least `CANDLE_BATCH` candles are fetched and
-    cached until the next candle closes; callers get the last `limit` of them.
+    cached until the next candle closes; callers get the last `limit` of them, with their gaps
+    in `attrs`. Candles whose newest is older than one returned before raise
+    :class:`DataRegressionError` (so the cache serves the last good ones, labelled stale).
     """
 
     name = "live"
@@ -53,6 +55,7 @@ class LiveSource(MarketDataSource):
             max_stale_s=settings.market_data_max_stale_s,
             error_ttl_s=settings.market_data_error_ttl_s,
         )
+        self._newest: dict[tuple[str, str], pd.Timestamp] = {}
 
     async def aclose(self) -> None:
         """Close both connection pools."""
@@ -114,9 +117,25 @@ class LiveSource(MarketDataSource):
         )
         frame = cached.value.tail(limit).reset_index(drop=True)
         frame.attrs.update(stale=cached.stale, age_seconds=cached.age_seconds)
-        return frame
+        return with_gap_attrs(frame, step)
 
     async def _fetch_candles(self, asset: Asset, interval: str, limit: int) -> pd.DataFrame:
+        """Fresh candles; DataRegressionError when they end before ones returned earlier."""
+        frame = await self._fetch_any(asset, interval, limit)
+        key = (asset.symbol, interval)
+        newest, seen = frame["timestamp"].iloc[-1], self._newest.get(key)
+        if seen is not None and newest < seen:
+            source = frame.attrs.get("source", "live")
+            raise DataRegressionError(
+                f"{source}: {asset.symbol} {interval} candles now end at {newest}, before the "
+                f"{seen} candle returned earlier",
+                upstream=source,
+            )
+        self._newest[key] = newest
+        return frame
+
+    async def _fetch_any(self, asset: Asset, interval: str, limit: int) -> pd.DataFrame:
+        """Binance candles, else CoinGecko's (the transient error of the two if both fail)."""
         try:
             return await self._binance.candles(asset, interval, limit)
         except (*TRANSIENT_ERRORS, UnknownSymbolError) as binance_error:

@@ -1,4 +1,16 @@
-"""Result types (Quote, History), interval helpers and candle-frame validation."""
+"""Result types (Quote, History), interval helpers and candle-frame validation.
+
+Every source's ``candles()`` returns a frame of ``CANDLE_COLUMNS`` whose ``attrs`` say how it
+was obtained:
+
+* ``source`` (str): where the candles came from (``files``, ``binance``, ``coingecko``);
+* ``stale`` (bool) and ``age_seconds`` (float): served from cache after a failed refresh, and
+  how old that value is;
+* ``gaps`` (list of ``(after_open_time, missing_count)``): each hole in the returned candles,
+  as the open time (tz-aware UTC ``pd.Timestamp``) of the candle before it and the number of
+  candle slots missing there (see :func:`candle_gaps`);
+* ``missing_candles`` (int): the total of those counts (0 for a regular series).
+"""
 
 from __future__ import annotations
 
@@ -43,6 +55,28 @@ def timestamps_ms(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """tz-aware timestamps -> int64 Unix milliseconds."""
     index = pd.DatetimeIndex(timestamps)
     return np.asarray(index.as_unit("ms").asi8, dtype=np.int64)
+
+
+Gaps = list[tuple[pd.Timestamp, int]]
+
+
+def candle_gaps(timestamps: pd.Series, step_s: int) -> Gaps:
+    """``(open time before the hole, candle slots missing)`` for every step longer than
+    ``step_s`` in ascending ``timestamps`` (a step of 2.5 candles counts 2 missing)."""
+    stamps = timestamps_ms(timestamps)
+    step_ms = step_s * 1000
+    diffs = np.diff(stamps)
+    where = np.flatnonzero(diffs > step_ms)
+    missing = -(-diffs[where] // step_ms) - 1  # ceil(diff / step) - 1
+    opened = pd.DatetimeIndex(timestamps)
+    return [(opened[i], int(m)) for i, m in zip(where, missing, strict=True)]
+
+
+def with_gap_attrs(frame: pd.DataFrame, step_s: int) -> pd.DataFrame:
+    """``frame`` with ``attrs["gaps"]`` and ``attrs["missing_candles"]`` set (in place)."""
+    gaps = candle_gaps(frame["timestamp"], step_s)
+    frame.attrs.update(gaps=gaps, missing_candles=sum(m for _, m in gaps))
+    return frame
 
 
 @dataclass(frozen=True)

@@ -2,5 +2,6 @@
 
 Forecast values (`forecast`), candle conventions (`candles`), the baseline forecasters
 (`baselines`), the summary of sample paths (`summary`), accuracy metrics (`metrics`) and band
-calibration (`calibration`). numpy and pandas only; nothing else of ours is imported here.
+calibration (`calibration`), the gap rule (`gaps`). numpy and pandas only; nothing else of
+ours is imported here.
 """

@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from forecasting.baselines import Drift, FallbackForecaster, Forecaster, NaiveLa
 from forecasting.calibration import BandCalibration
 from forecasting.candles import candle_timestamps, future_index
 from forecasting.forecast import CLOSE, Forecast
+from forecasting.gaps import DEFAULT_MAX_FILL, infer_step, regularise
 from forecasting.metrics import (
     absolute_error,
     absolute_percentage_error,
@@ -69,7 +70,8 @@ class KronosForecaster:
 
 @dataclass
 class Window:
-    """One forecast origin: the context before it and the true closes after it."""
+    """One forecast origin: the context before it (regularised by the gap rule, ``filled``
+    candles filled) and the true closes after it."""
 
     symbol: str
     origin: pd.Timestamp
@@ -77,6 +79,72 @@ class Window:
     context: pd.DataFrame
     truth: np.ndarray
     last: float
+    filled: int = 0
+
+
+@dataclass(frozen=True)
+class SkippedWindow:
+    """An origin that was not forecast, and why."""
+
+    symbol: str
+    origin: pd.Timestamp
+    reason: str
+
+
+class Windows(list):
+    """The windows of a backtest (a list of :class:`Window`) and the origins ``skipped``."""
+
+    def __init__(self, windows: Sequence[Window] = (), skipped: Sequence[SkippedWindow] = ()):
+        super().__init__(windows)
+        self.skipped = list(skipped)
+
+    @property
+    def filled(self) -> int:
+        """How many windows had candles filled in their context."""
+        return sum(1 for w in self if w.filled)
+
+
+@dataclass(frozen=True)
+class GapRule:
+    """The gap rule's limits for one series (``forecasting.gaps``) and its candle spacing."""
+
+    step: pd.Timedelta
+    max_fill: int
+    min_length: int
+
+
+def _window(
+    symbol: str, df: pd.DataFrame, origin: int, lookback: int, horizon: int, gap_rule: GapRule
+) -> Window | SkippedWindow:
+    """The window at row ``origin``, or why it is skipped: truth spanning a gap (never scored
+    against shifted candles), or a context the gap rule cannot make regular."""
+    ts = df["timestamp"]
+    step = gap_rule.step
+    expected = ts.iloc[origin - 1] + step * np.arange(1, horizon + 1)
+    truth_ts = pd.DatetimeIndex(ts.iloc[origin : origin + horizon])
+    if not truth_ts.equals(pd.DatetimeIndex(expected)):
+        missing = int((truth_ts[-1] - expected[-1]) / step) if len(truth_ts) else horizon
+        return SkippedWindow(
+            symbol, ts.iloc[origin], f"truth spans a gap ({missing} candle(s) missing)"
+        )
+    context, result = regularise(
+        df.iloc[origin - lookback : origin],
+        max_fill=gap_rule.max_fill,
+        min_length=gap_rule.min_length,
+        step=step,
+    )
+    if not result.ok:
+        return SkippedWindow(symbol, ts.iloc[origin], f"context: {result.reason}")
+    close = df["close"].to_numpy(dtype=float)
+    return Window(
+        symbol=symbol,
+        origin=ts.iloc[origin],
+        truth_end=ts.iloc[origin + horizon - 1],
+        context=context,
+        truth=close[origin : origin + horizon],
+        last=close[origin - 1],
+        filled=result.filled,
+    )
 
 
 def rolling_windows(
@@ -86,26 +154,27 @@ def rolling_windows(
     horizon: int,
     stride: int,
     end: pd.Timestamp | None = None,
-) -> list[Window]:
+    *,
+    max_fill: int = DEFAULT_MAX_FILL,
+    min_context: int | None = None,
+) -> Windows:
     """Origins every ``stride`` candles from ``start`` (to ``end``), each with ``lookback``
-    candles of context and ``horizon`` candles of truth inside the file."""
-    windows = []
+    candles of context and ``horizon`` candles of truth inside the file.
+
+    Contexts with gaps are regularised by the gap rule (at most ``max_fill`` filled candles,
+    else the recent regular stretch if it has ``min_context`` candles, default ``lookback``
+    // 2); origins whose truth spans a gap or whose context cannot be used are skipped.
+    """
+    min_length = max(1, lookback // 2) if min_context is None else min_context
+    windows = Windows()
     for symbol, df in frames.items():
         ts = df["timestamp"]
+        rule = GapRule(infer_step(ts), max_fill, min(min_length, lookback))
         first = max(int(np.searchsorted(ts, start)), lookback)
         last = len(df) - horizon if end is None else int(np.searchsorted(ts, end))
-        close = df["close"].to_numpy(dtype=float)
         for origin in range(first, min(last, len(df) - horizon) + 1, stride):
-            windows.append(
-                Window(
-                    symbol=symbol,
-                    origin=ts.iloc[origin],
-                    truth_end=ts.iloc[origin + horizon - 1],
-                    context=df.iloc[origin - lookback : origin],
-                    truth=close[origin : origin + horizon],
-                    last=close[origin - 1],
-                )
-            )
+            window = _window(symbol, df, origin, lookback, horizon, rule)
+            (windows if isinstance(window, Window) else windows.skipped).append(window)
     return windows
 
 
@@ -126,9 +195,15 @@ def run_forecaster(
     starts = range(0, len(windows), batch_size)
     for i, b in enumerate(tqdm(starts, desc=desc, unit="batch", leave=False)):
         batch = windows[b : b + batch_size]
-        forecasts = forecaster.forecast(
-            [w.context for w in batch], horizon, samples=samples, seed=seed + i
-        )
+        try:
+            forecasts = forecaster.forecast(
+                [w.context for w in batch], horizon, samples=samples, seed=seed + i
+            )
+        except Exception as exc:
+            where = ", ".join(f"{w.symbol} {w.origin:%Y-%m-%d %H:%M}" for w in batch)
+            raise RuntimeError(
+                f"{desc or 'forecast'} failed for the windows at {where}: {exc}"
+            ) from exc
         out.extend(np.asarray(f.paths)[:, :, CLOSE] for f in forecasts)
         if inspect is not None:
             inspected.extend(inspect(w, f) for w, f in zip(batch, forecasts, strict=True))
@@ -205,6 +280,12 @@ class BacktestResult:
     rows: list[dict[str, Any]]
     confidence: dict[str, list[dict[str, float]]]
     seconds: dict[str, float]
+    skipped: list[SkippedWindow] = field(default_factory=list)
+
+    @property
+    def filled(self) -> int:
+        """How many scored windows had candles filled in their context."""
+        return sum(1 for w in self.windows if w.filled)
 
 
 def run_backtest(
@@ -221,14 +302,19 @@ def run_backtest(
     batch_size: int = 16,
     levels: Sequence[float] = LEVELS,
     trend_threshold: float | None = None,
+    max_fill: int = DEFAULT_MAX_FILL,
+    min_context: int | None = None,
 ) -> BacktestResult:
     """Forecast every window with every forecaster, calibrate bands on the windows whose truth
     ends before ``calibrate_until`` and score the windows from ``calibrate_until`` on.
 
     With ``trend_threshold`` the service's stated confidence is checked too: forecasts are
-    bucketed by it and each bucket's hit rate of the trend call reported.
+    bucketed by it and each bucket's hit rate of the trend call reported. Gaps: see
+    :func:`rolling_windows` (``result.skipped`` lists the origins left out and why).
     """
-    every = rolling_windows(frames, start, lookback, horizon, stride)
+    every = rolling_windows(
+        frames, start, lookback, horizon, stride, max_fill=max_fill, min_context=min_context
+    )
     if calibrate_until is None:
         calib, scored = [], every
     else:
@@ -238,7 +324,7 @@ def run_backtest(
         raise ValueError("no windows to score: check --start/--calibrate-until against the data")
     truth = np.stack([w.truth for w in scored])
     last = np.array([w.last for w in scored])
-    result = BacktestResult(scored, {}, {}, [], {}, {})
+    result = BacktestResult(scored, {}, {}, [], {}, {}, every.skipped)
     for name, forecaster in forecasters.items():
         began = time.perf_counter()
         if calib:
@@ -387,6 +473,12 @@ def write_outputs(
     report = {
         "config": config,
         "n_windows": len(result.windows),
+        "filled_windows": result.filled,
+        "skipped_windows": len(result.skipped),
+        "skipped": [
+            {"symbol": w.symbol, "origin": str(w.origin), "reason": w.reason}
+            for w in result.skipped
+        ],
         "seconds": result.seconds,
         "calibration_windows": {k: c.n_windows for k, c in result.calibrations.items()},
         "summary": table.to_dict(orient="records"),
@@ -456,6 +548,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=24)
     p.add_argument("--stride", type=int, default=24, help="candles between forecast origins")
     p.add_argument("--samples", type=int, default=20, help="sample paths per forecast")
+    p.add_argument(
+        "--max-fill",
+        type=int,
+        default=DEFAULT_MAX_FILL,
+        help="missing candles filled per context (flat at the previous close, zero volume)",
+    )
+    p.add_argument(
+        "--min-context",
+        type=int,
+        default=None,
+        help="shortest regular context used past --max-fill (default lookback // 2)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16, help="series per predict call")
     p.add_argument(
@@ -496,12 +600,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         batch_size=args.batch_size,
         trend_threshold=args.trend_threshold if args.trend_threshold >= 0 else None,
+        max_fill=args.max_fill,
+        min_context=args.min_context,
     )
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config["seconds_total"] = round(time.perf_counter() - began, 1)
     table = write_outputs(result, args.out, config, args.report_steps)
     print(
-        f"{len(result.windows)} scored windows; seconds per forecaster: "
+        f"{len(result.windows)} scored windows ({result.filled} with filled candles), "
+        f"{len(result.skipped)} skipped for gaps; seconds per forecaster: "
         + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items())
     )
     print(to_markdown(table))

@@ -40,7 +40,9 @@ async def test_candles_are_the_csv_rows(source: FilesSource, btc_csv: pd.DataFra
     expected = btc_csv.tail(500).reset_index(drop=True)
     assert list(frame.columns) == list(expected.columns)
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False, check_exact=True)
-    assert frame.attrs == {"source": "files", "stale": False, "age_seconds": 0.0}
+    assert frame.attrs == {
+        "source": "files", "stale": False, "age_seconds": 0.0, "gaps": [], "missing_candles": 0
+    }  # fmt: skip
     assert str(frame["timestamp"].dt.tz) == "UTC"
 
 

@@ -34,7 +34,9 @@ async def test_candles_from_binance_then_from_cache(
     frame = await live.candles("btc", "1h", 100)
     expected = fake_upstreams.closed_candles("BTC").tail(100).reset_index(drop=True)
     pd.testing.assert_frame_equal(frame, expected[list(frame.columns)], check_exact=True)
-    assert frame.attrs == {"source": "binance", "stale": False, "age_seconds": 0.0}
+    assert frame.attrs == {
+        "source": "binance", "stale": False, "age_seconds": 0.0, "gaps": [], "missing_candles": 0
+    }  # fmt: skip
     await asyncio.sleep(0.02)
     again = await live.candles("BTC", "1h", 100)
     assert fake_upstreams.count("klines") == 1
