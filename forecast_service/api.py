@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard import dashboard_router, install_offline_docs
 from forecast_service.errors import (
     ERROR_RESPONSES,
     TOO_LARGE,
@@ -96,7 +97,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         title="Kronos forecast service",
         version="0.1.0",
         description="Crypto price forecasts from the Kronos candlestick foundation model.",
+        docs_url=None,  # served offline by install_offline_docs (no CDN)
+        redoc_url=None,
     )
+    install_offline_docs(app)
+    app.include_router(dashboard_router())
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     install_error_handlers(app)
     Horizon = Annotated[
