@@ -472,9 +472,12 @@
     renderPastForecasts(forecasts);
   }
 
-  function smallLayout(title, yTitle, extra = {}) {
-    return { ...chartLayout(title), yaxis: { title: { text: yTitle } }, xaxis: { title: { text: "steps ahead" } }, ...extra };
+  function smallLayout(title, x, y) {
+    return { ...chartLayout(title), margin: { l: 56, r: 10, t: 36, b: 96 }, legend: { orientation: "h", y: -0.38 },
+      xaxis: { title: { text: "steps ahead" }, ...x }, yaxis: y };
   }
+
+  const smallConfig = () => ({ ...plotConfig(), displayModeBar: false });
 
   function renderCoverage(steps) {
     const hours = steps.map((s) => s.hour);
@@ -485,16 +488,16 @@
     const traces = [line("coverage80", "80% band", COLORS.mean, "solid"), line("coverage90", "90% band", COLORS.median, "solid"),
       line("coverage80Raw", "80% raw", COLORS.mean, "dash"), line("coverage90Raw", "90% raw", COLORS.median, "dash"),
       nominal(80), nominal(90)];
-    Plotly.react($("coverage-chart"), traces, smallLayout("Band coverage vs nominal", "share inside band",
-      { yaxis: { range: [0, 1], tickformat: ".0%" } }), plotConfig());
+    Plotly.react($("coverage-chart"), traces, smallLayout("Band coverage vs nominal", {},
+      { title: { text: "share inside the band" }, range: [0, 1], tickformat: ".0%" }), smallConfig());
   }
 
   function renderSkill(steps) {
     const skill = steps.map((s) => s.crpsSkill);
     const trace = { type: "bar", name: "CRPS skill", x: steps.map((s) => s.hour), y: skill,
       marker: { color: skill.map((v) => (v >= 0 ? COLORS.up : COLORS.down)) } };
-    Plotly.react($("skill-chart"), [trace], smallLayout("CRPS skill vs naive (above 0: better)", "1 − CRPS/CRPS naive",
-      { yaxis: { tickformat: ".0%", zeroline: true } }), plotConfig());
+    Plotly.react($("skill-chart"), [trace], smallLayout("CRPS skill vs naive (above 0: better)", {},
+      { title: { text: "1 − CRPS / CRPS naive" }, tickformat: ".0%", zeroline: true }), smallConfig());
   }
 
   function renderReliability(buckets) {
@@ -505,8 +508,8 @@
       { type: "scatter", mode: "markers+lines", name: "realised", x: used.map((b) => b.stated), y: used.map((b) => b.hitRate),
         marker: { size: sizes, color: COLORS.mean }, text: used.map((b) => `${b.count} forecasts`) },
     ];
-    Plotly.react($("reliability-chart"), traces, smallLayout("Confidence: stated vs realised", "hit rate",
-      { xaxis: { title: { text: "stated confidence" }, range: [0, 1] }, yaxis: { range: [0, 1] } }), plotConfig());
+    Plotly.react($("reliability-chart"), traces, smallLayout("Confidence: stated vs realised",
+      { title: { text: "stated confidence" }, range: [0, 1] }, { title: { text: "hit rate" }, range: [0, 1] }), smallConfig());
   }
 
   const pick = (obj, names) => names.map((n) => obj[n]).find((v) => v !== undefined && v !== null);
@@ -533,8 +536,8 @@
     const times = [...realised.keys()].sort((a, b) => a - b);
     traces.push({ type: "scatter", mode: "markers", name: "realised close", x: times.map((t) => new Date(t)),
       y: times.map((t) => realised.get(t)), marker: { color: COLORS.history, size: 4 } });
-    Plotly.react($("forecasts-chart"), traces, smallLayout("Past forecasts vs realised", "price",
-      { xaxis: { type: "date" } }), plotConfig());
+    Plotly.react($("forecasts-chart"), traces, smallLayout("Past forecasts vs realised",
+      { type: "date", title: { text: "" } }, { title: { text: "price" } }), smallConfig());
   }
 
   // ---- service state -------------------------------------------------------------------------

@@ -11,36 +11,20 @@ import pandas as pd
 import pytest
 
 from tests.dashboard.browser import (
+    assert_chart_matches,
     console_errors,
     off_loopback,
+    open_dashboard,
+    page_predict,
     requested_urls,
     state,
     traces,
     viewport,
+    visible_badge,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
-
-HOUR_MS = 3_600_000
-RENDERED = "window.dashboardState && window.dashboardState.renders > 0"
-
-
-def open_dashboard(driver: Any, url: str, symbol: str = "BTC", width: int = 1280) -> dict:
-    """Load the page (polling every 2 s) and wait for its first forecast."""
-    viewport(driver, width, 900)
-    driver.get(f"{url}/dashboard?poll=2&symbol={symbol}")
-    wait_for(driver, f"{RENDERED} || (window.dashboardState && window.dashboardState.error)")
-    return state(driver)
-
-
-def visible_badge(driver: Any, kind: str) -> str:
-    """The text of the page's `kind` label; fails when it is missing or hidden."""
-    from selenium.webdriver.common.by import By
-
-    element = driver.find_element(By.CSS_SELECTOR, f'#badges [data-kind="{kind}"]')
-    assert element.is_displayed()
-    return element.text
 
 
 def screenshot(driver: Any, path: Path) -> None:
@@ -52,32 +36,6 @@ def screenshot(driver: Any, path: Path) -> None:
     wait_for(driver, fits)
     path.parent.mkdir(parents=True, exist_ok=True)
     assert driver.get_screenshot_as_file(str(path))
-
-
-def assert_chart_matches(driver: Any, body: dict) -> None:
-    """The plotted forecast is the response's: mean, median and band per step, at close times."""
-    plotted = traces(driver)
-    points = body["prediction"]["predictions"]
-    step = HOUR_MS * {"15m": 0.25, "1h": 1, "4h": 4, "1d": 24}[body.get("interval", "1h")]
-    shift = 0 if "openTime" in points[0] else step
-    close_times = [pd.Timestamp(p["timestamp"]).value // 1_000_000 + shift for p in points]
-    anchor = pd.Timestamp(body["lastCandle"]).value // 1_000_000 + step
-    for name, field in (("mean forecast", "price"), ("median forecast", "median")):
-        assert plotted[name]["x"] == [anchor, *close_times]
-        assert plotted[name]["y"][1:] == pytest.approx([p[field] for p in points], rel=1e-12)
-    band = [p.get("intervals") and {i["level"]: i for i in p["intervals"]}.get(80) for p in points]
-    low = [b["low"] if b else p["low"] for b, p in zip(band, points, strict=True)]
-    high = [b["high"] if b else p["high"] for b, p in zip(band, points, strict=True)]
-    assert plotted["80% band low"]["y"][1:] == pytest.approx(low, rel=1e-12)
-    assert plotted["80% band"]["y"][1:] == pytest.approx(high, rel=1e-12)
-    assert ("90% band" in plotted) == all("intervals" in p for p in points)
-
-
-def page_predict(driver: Any, url: str) -> dict:
-    """The same /api/predict request the page made (a cache hit: the same forecast)."""
-    response = httpx.get(f"{url}/{state(driver)['predictUrl']}", timeout=60)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_page_loads_offline_without_errors(
