@@ -231,6 +231,15 @@
     state.chart = null;
   }
 
+  function showUpdateError(error) {
+    // A failed update keeps the last forecast on screen, saying how old it is.
+    if (!state.predict) return showForecastError(error);
+    state.error = error.message;
+    const box = $("forecast-error");
+    box.hidden = false;
+    box.textContent = `Update failed (${error.message}); showing the forecast of ${fmtTime(state.predict.generatedAt)}.`;
+  }
+
   function badge(kind, text, tone) {
     const item = document.createElement("li");
     item.className = `badge ${tone}`;
@@ -595,6 +604,8 @@
     try {
       const body = await getJson(predictUrl());
       if (mine !== sequence) return;
+      state.error = null;
+      $("forecast-error").hidden = true;
       if (force || isNewForecast(body)) {
         const history = await fetchHistory();
         if (mine !== sequence) return;
@@ -603,7 +614,7 @@
         if (newCandle || force) loadTrack(mine);
       }
     } catch (error) {
-      if (mine === sequence) showForecastError(error);
+      if (mine === sequence) showUpdateError(error);
     }
     if (mine === sequence) schedulePoll();
   }

@@ -99,7 +99,8 @@ def traces(driver: Any, element_id: str = "price-chart") -> dict[str, dict]:
     """The plotted traces of a chart by name: type, x (ms since the epoch) and y."""
     script = """
       const gd = document.getElementById(arguments[0]);
-      const ms = (v) => (v instanceof Date ? v.getTime() : typeof v === "string" ? Date.parse(v) : v);
+      const ms = (v) =>
+        v instanceof Date ? v.getTime() : typeof v === "string" ? Date.parse(v) : v;
       return (gd.data || []).map((t) => ({name: t.name, type: t.type,
         x: Array.from(t.x || [], ms), y: Array.from(t.y || []), close: t.close || null}));
     """

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from dashboard import dashboard_router
 from forecast_service.local_server import free_port
@@ -166,6 +166,7 @@ HEALTH = {
 def contract_app() -> FastAPI:
     """The stand-in API with the dashboard mounted."""
     app = FastAPI()
+    app.state.outage = False  # True: /api/predict answers 503, as in a market-data outage
     app.include_router(dashboard_router())
 
     @app.get("/api/assets")
@@ -175,6 +176,8 @@ def contract_app() -> FastAPI:
 
     @app.get("/api/predict")
     def _predict(symbol: str, interval: Interval = "1h", levels: str = "80") -> dict:
+        if app.state.outage:
+            raise HTTPException(503, "market data unavailable")
         return predict(symbol, interval)
 
     @app.get("/api/history")
@@ -197,10 +200,10 @@ def contract_app() -> FastAPI:
 
 
 @contextmanager
-def contract_server() -> Iterator[str]:
-    """Serve the stand-in on a free loopback port in a thread; yield its URL."""
+def contract_server(app: FastAPI) -> Iterator[str]:
+    """Serve `app` on a free loopback port in a thread; yield its URL."""
     port = free_port()
-    config = uvicorn.Config(contract_app(), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

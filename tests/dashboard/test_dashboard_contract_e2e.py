@@ -9,6 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from tests.dashboard.browser import (
     STEP_MS,
@@ -23,16 +24,22 @@ from tests.dashboard.browser import (
     visible_badge,
     wait_for,
 )
-from tests.dashboard.contract_api import accuracy, contract_server, forecasts
+from tests.dashboard.contract_api import accuracy, contract_app, contract_server, forecasts
 
 pytestmark = pytest.mark.e2e
 Select = pytest.importorskip("selenium.webdriver.support.ui").Select
 
 
 @pytest.fixture(scope="module")
-def contract() -> Iterator[str]:
+def stand_in() -> FastAPI:
+    """The stand-in API app (its `state.outage` switch is the tests' to flip)."""
+    return contract_app()
+
+
+@pytest.fixture(scope="module")
+def contract(stand_in: FastAPI) -> Iterator[str]:
     """The stand-in API on a loopback port."""
-    with contract_server() as url:
+    with contract_server(stand_in) as url:
         yield url
 
 
@@ -91,3 +98,20 @@ def test_service_state_shows_dtype_and_ledger(browser: Any, contract: str) -> No
     service = browser.find_element("id", "service").text
     assert "ledger dropped" in service and "bfloat16" in service
     assert state(browser)["health"]["ledger"]["state"] == "ok"
+
+
+def test_failed_update_keeps_the_last_forecast(
+    browser: Any, contract: str, stand_in: FastAPI
+) -> None:
+    open_dashboard(browser, contract, "BTC")
+    stand_in.state.outage = True
+    try:
+        browser.find_element("id", "refresh").click()
+        wait_for(browser, "window.dashboardState.error")
+        error = browser.find_element("id", "forecast-error")
+        assert error.is_displayed() and error.text.startswith("Update failed (503")
+        assert_chart_matches(browser, state(browser)["predict"])
+    finally:
+        stand_in.state.outage = False
+    wait_for(browser, "window.dashboardState.error === null", timeout=20)  # the next poll
+    assert not browser.find_element("id", "forecast-error").is_displayed()
