@@ -133,14 +133,21 @@
   function setupControls(assets) {
     const symbols = assets.map((a) => a.symbol);
     if (!symbols.includes(state.symbol)) state.symbol = symbols[0];
-    fillSelect($("asset"), symbols, assets.map((a) => `${a.symbol} (${a.name})`), state.symbol);
+    fillSelect(
+      $("asset"),
+      symbols,
+      assets.map((a) => `${a.symbol} (${a.name})`),
+      state.symbol,
+    );
     const intervals = state.caps.intervals;
-    if (!intervals.includes(state.interval)) state.interval = intervals.includes("1h") ? "1h" : intervals[0];
+    if (!intervals.includes(state.interval))
+      state.interval = intervals.includes("1h") ? "1h" : intervals[0];
     fillSelect($("interval"), intervals, intervals, state.interval);
     $("interval").disabled = intervals.length < 2;
     const note = $("interval-note");
     note.hidden = state.caps.intervalParam;
-    note.textContent = "This service forecasts hourly candles only (its /api/predict has no interval).";
+    note.textContent =
+      "This service forecasts hourly candles only (its /api/predict has no interval).";
     $("asset").addEventListener("change", (e) => choose({ symbol: e.target.value }));
     $("interval").addEventListener("change", (e) => choose({ interval: e.target.value }));
     $("style-line").addEventListener("click", () => setStyle("line"));
@@ -175,7 +182,10 @@
 
   function historyUrl() {
     const days = Math.ceil((HISTORY_CANDLES * intervalMs(state.interval)) / (24 * HOUR_MS));
-    const q = new URLSearchParams({ symbol: state.symbol, days: String(Math.min(90, Math.max(2, days))) });
+    const q = new URLSearchParams({
+      symbol: state.symbol,
+      days: String(Math.min(90, Math.max(2, days))),
+    });
     return `api/history?${q}`;
   }
 
@@ -213,10 +223,12 @@
     renderChart();
     const served = body.interval || "1h";
     if (served !== state.interval) {
-      $("chart-note").textContent += ` Asked for ${state.interval}; the service answered ${served}.`;
+      $("chart-note").textContent +=
+        ` Asked for ${state.interval}; the service answered ${served}.`;
     }
     state.renders += 1;
-    $("updated").textContent = `Forecast generated ${fmtTime(body.generatedAt)}; page updated ${fmtTime(new Date().toISOString().slice(0, 19) + "Z")}.`;
+    $("updated").textContent =
+      `Forecast generated ${fmtTime(body.generatedAt)}; page updated ${fmtTime(new Date().toISOString().slice(0, 19) + "Z")}.`;
   }
 
   function showForecastError(error) {
@@ -252,7 +264,13 @@
     const p = body.prediction;
     const items = [];
     if (p.model === "fallback") {
-      items.push(badge("fallback", `Fallback forecast (not the model): ${p.fallbackReason || "reason not given"}`, "warn"));
+      items.push(
+        badge(
+          "fallback",
+          `Fallback forecast (not the model): ${p.fallbackReason || "reason not given"}`,
+          "warn",
+        ),
+      );
     } else {
       items.push(badge("model", `Model: ${p.model} (${shortId(p.modelId)})`, "ok"));
     }
@@ -264,7 +282,13 @@
     }
     if (body.stale) {
       const age = Math.round(body.dataAgeSeconds || 0);
-      items.push(badge("stale", `Stale: market data unavailable, showing the forecast of ${fmtTime(body.generatedAt)} (data ${age} s old)`, "warn"));
+      items.push(
+        badge(
+          "stale",
+          `Stale: market data unavailable, showing the forecast of ${fmtTime(body.generatedAt)} (data ${age} s old)`,
+          "warn",
+        ),
+      );
     }
     if (body.cached) items.push(badge("cached", "From the forecast cache", "info"));
     $("badges").replaceChildren(...items);
@@ -351,23 +375,55 @@
   function historyTraces(prices, step) {
     if (state.style === "candles") {
       const c = candles(prices, step);
-      return [{
-        type: "candlestick", name: "candles (from closes)", x: c.x.map((t) => new Date(t)),
-        open: c.open, high: c.high, low: c.low, close: c.close,
-        increasing: { line: { color: COLORS.up } }, decreasing: { line: { color: COLORS.down } },
-      }];
+      return [
+        {
+          type: "candlestick",
+          name: "candles (from closes)",
+          x: c.x.map((t) => new Date(t)),
+          open: c.open,
+          high: c.high,
+          low: c.low,
+          close: c.close,
+          increasing: { line: { color: COLORS.up } },
+          decreasing: { line: { color: COLORS.down } },
+        },
+      ];
     }
-    return [{
-      type: "scatter", mode: "lines", name: "close", x: prices.map(([t]) => new Date(t)),
-      y: prices.map(([, v]) => v), line: { color: COLORS.history, width: 1.6 },
-    }];
+    return [
+      {
+        type: "scatter",
+        mode: "lines",
+        name: "close",
+        x: prices.map(([t]) => new Date(t)),
+        y: prices.map(([, v]) => v),
+        line: { color: COLORS.history, width: 1.6 },
+      },
+    ];
   }
 
   function bandTraces(x, low, high, level, color) {
-    const lower = { type: "scatter", mode: "lines", x, y: low, name: `${level}% band low`,
-      line: { width: 0, color }, showlegend: false, legendgroup: `band${level}`, hoverinfo: "y+name" };
-    const upper = { type: "scatter", mode: "lines", x, y: high, name: `${level}% band`,
-      line: { width: 0, color }, fill: "tonexty", fillcolor: color, legendgroup: `band${level}` };
+    const lower = {
+      type: "scatter",
+      mode: "lines",
+      x,
+      y: low,
+      name: `${level}% band low`,
+      line: { width: 0, color },
+      showlegend: false,
+      legendgroup: `band${level}`,
+      hoverinfo: "y+name",
+    };
+    const upper = {
+      type: "scatter",
+      mode: "lines",
+      x,
+      y: high,
+      name: `${level}% band`,
+      line: { width: 0, color },
+      fill: "tonexty",
+      fillcolor: color,
+      legendgroup: `band${level}`,
+    };
     return [lower, upper];
   }
 
@@ -375,12 +431,31 @@
     const x = [anchor[0], ...series.x].map((t) => new Date(t));
     const withAnchor = (values) => [anchor[1], ...values];
     const traces = [];
-    if (series.has90) traces.push(...bandTraces(x, withAnchor(series.low90), withAnchor(series.high90), 90, COLORS.band90));
-    if (series.has80) traces.push(...bandTraces(x, withAnchor(series.low80), withAnchor(series.high80), 80, COLORS.band80));
-    traces.push({ type: "scatter", mode: "lines", name: "median forecast", x, y: withAnchor(series.median),
-      line: { color: COLORS.median, width: 2, dash: "dash" } });
-    traces.push({ type: "scatter", mode: "lines+markers", name: "mean forecast", x, y: withAnchor(series.mean),
-      line: { color: COLORS.mean, width: 2.4 }, marker: { size: 4 } });
+    if (series.has90)
+      traces.push(
+        ...bandTraces(x, withAnchor(series.low90), withAnchor(series.high90), 90, COLORS.band90),
+      );
+    if (series.has80)
+      traces.push(
+        ...bandTraces(x, withAnchor(series.low80), withAnchor(series.high80), 80, COLORS.band80),
+      );
+    traces.push({
+      type: "scatter",
+      mode: "lines",
+      name: "median forecast",
+      x,
+      y: withAnchor(series.median),
+      line: { color: COLORS.median, width: 2, dash: "dash" },
+    });
+    traces.push({
+      type: "scatter",
+      mode: "lines+markers",
+      name: "mean forecast",
+      x,
+      y: withAnchor(series.mean),
+      line: { color: COLORS.mean, width: 2.4 },
+      marker: { size: 4 },
+    });
     return traces;
   }
 
@@ -394,13 +469,24 @@
     const traces = [...historyTraces(prices, step), ...forecastTraces(series, anchor)];
     state.chart = { anchor, series, history: prices, style: state.style, symbol: body.symbol };
     const layout = chartLayout(`${body.symbol} (${body.interval || "1h"})`);
-    layout.shapes = [{ type: "line", x0: new Date(anchor[0]), x1: new Date(anchor[0]), yref: "paper", y0: 0, y1: 1,
-      line: { color: COLORS.nominal, width: 1, dash: "dot" } }];
+    layout.shapes = [
+      {
+        type: "line",
+        x0: new Date(anchor[0]),
+        x1: new Date(anchor[0]),
+        yref: "paper",
+        y0: 0,
+        y1: 1,
+        line: { color: COLORS.nominal, width: 1, dash: "dot" },
+      },
+    ];
     Plotly.react($("price-chart"), traces, layout, plotConfig());
-    const bands = [series.has80 && "80%", series.has90 && "90%"].filter(Boolean).join(" and ") || "no";
+    const bands =
+      [series.has80 && "80%", series.has90 && "90%"].filter(Boolean).join(" and ") || "no";
     let note = `Fan: ${bands} bands around the mean (solid) and median (dashed), from the last close.`;
     if (!series.has90) note += " The service sent no 90% band (it needs `levels` support).";
-    if (state.style === "candles") note += " Candles are built from /api/history's closes (no open/high/low in the API).";
+    if (state.style === "candles")
+      note += " Candles are built from /api/history's closes (no open/high/low in the API).";
     if (state.history.error) note += ` Price history unavailable (${state.history.error}).`;
     $("chart-note").textContent = note;
   }
@@ -413,13 +499,18 @@
       legend: { orientation: "h", y: -0.15 },
       xaxis: { type: "date", rangeslider: { visible: false } },
       yaxis: { fixedrange: false },
-      paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: "x",
+      paper_bgcolor: "#ffffff",
+      plot_bgcolor: "#ffffff",
+      hovermode: "x",
       font: { family: "system-ui, sans-serif" },
     };
   }
 
   const plotConfig = () => ({
-    responsive: true, displaylogo: false, showLink: false, showSendToCloud: false,
+    responsive: true,
+    displaylogo: false,
+    showLink: false,
+    showSendToCloud: false,
     displayModeBar: window.innerWidth >= 600 ? "hover" : false,
   });
 
@@ -439,7 +530,8 @@
   }
 
   async function loadTrack(mine) {
-    if (!state.caps.accuracy) return noTrack("this service has no /api/accuracy (no forecast ledger).");
+    if (!state.caps.accuracy)
+      return noTrack("this service has no /api/accuracy (no forecast ledger).");
     const q = trackQuery();
     q.set("days", String(TRACK_DAYS));
     let accuracy;
@@ -447,11 +539,16 @@
       accuracy = await getJson(`api/accuracy?${q}`);
     } catch (error) {
       if (mine !== sequence) return;
-      return error.status === 404 ? noTrack("the ledger answers 404 (not there yet).") : noTrack(error.message);
+      return error.status === 404
+        ? noTrack("the ledger answers 404 (not there yet).")
+        : noTrack(error.message);
     }
     if (mine !== sequence) return;
-    if (!accuracy.scored) return noTrack(`no scored forecast of ${state.symbol} in the last ${TRACK_DAYS} days.`);
-    const forecasts = state.caps.forecasts ? await getJson(`api/forecasts?${trackQuery()}`).catch(() => null) : null;
+    if (!accuracy.scored)
+      return noTrack(`no scored forecast of ${state.symbol} in the last ${TRACK_DAYS} days.`);
+    const forecasts = state.caps.forecasts
+      ? await getJson(`api/forecasts?${trackQuery()}`).catch(() => null)
+      : null;
     if (mine !== sequence) return;
     renderTrack(accuracy, forecasts);
   }
@@ -464,14 +561,23 @@
   function renderTrack(accuracy, forecasts) {
     const steps = accuracy.steps || [];
     state.track = { state: "shown", accuracy, forecasts };
-    $("track-status").textContent = `Scheduled forecasts of ${accuracy.symbol} scored from ${fmtTime(accuracy.from)} to ${fmtTime(accuracy.to)}.`;
+    $("track-status").textContent =
+      `Scheduled forecasts of ${accuracy.symbol} scored from ${fmtTime(accuracy.from)} to ${fmtTime(accuracy.to)}.`;
     $("track-status").dataset.kind = "shown";
     $("track-body").hidden = false;
     const conf = accuracy.confidence || {};
     fillList("track-stats", [
       ["Scored forecasts", String(accuracy.scored), "scored"],
-      ["80% band coverage", `${fmtPct(mean(steps.map((s) => s.coverage80)))} (raw ${fmtPct(mean(steps.map((s) => s.coverage80Raw)))})`, "coverage80"],
-      ["90% band coverage", `${fmtPct(mean(steps.map((s) => s.coverage90)))} (raw ${fmtPct(mean(steps.map((s) => s.coverage90Raw)))})`, "coverage90"],
+      [
+        "80% band coverage",
+        `${fmtPct(mean(steps.map((s) => s.coverage80)))} (raw ${fmtPct(mean(steps.map((s) => s.coverage80Raw)))})`,
+        "coverage80",
+      ],
+      [
+        "90% band coverage",
+        `${fmtPct(mean(steps.map((s) => s.coverage90)))} (raw ${fmtPct(mean(steps.map((s) => s.coverage90Raw)))})`,
+        "coverage90",
+      ],
       ["CRPS skill vs naive", fmtPct(mean(steps.map((s) => s.crpsSkill))), "crpsSkill"],
       ["Confidence ECE", `${fmtPct(conf.ece)} (raw ${fmtPct(conf.eceRaw)})`, "ece"],
     ]);
@@ -482,49 +588,119 @@
   }
 
   function smallLayout(title, x, y) {
-    return { ...chartLayout(title), margin: { l: 56, r: 10, t: 36, b: 96 }, legend: { orientation: "h", y: -0.38 },
-      xaxis: { title: { text: "steps ahead" }, ...x }, yaxis: y };
+    return {
+      ...chartLayout(title),
+      margin: { l: 56, r: 10, t: 36, b: 96 },
+      legend: { orientation: "h", y: -0.38 },
+      xaxis: { title: { text: "steps ahead" }, ...x },
+      yaxis: y,
+    };
   }
 
   const smallConfig = () => ({ ...plotConfig(), displayModeBar: false });
 
   function renderCoverage(steps) {
     const hours = steps.map((s) => s.hour);
-    const line = (key, name, color, dash) => ({ type: "scatter", mode: "lines+markers", name, x: hours,
-      y: steps.map((s) => s[key]), line: { color, dash }, marker: { size: 4 } });
-    const nominal = (level) => ({ type: "scatter", mode: "lines", name: `nominal ${level}%`, x: hours,
-      y: hours.map(() => level / 100), line: { color: COLORS.nominal, dash: "dot", width: 1 } });
-    const traces = [line("coverage80", "80% band", COLORS.mean, "solid"), line("coverage90", "90% band", COLORS.median, "solid"),
-      line("coverage80Raw", "80% raw", COLORS.mean, "dash"), line("coverage90Raw", "90% raw", COLORS.median, "dash"),
-      nominal(80), nominal(90)];
-    Plotly.react($("coverage-chart"), traces, smallLayout("Band coverage vs nominal", {},
-      { title: { text: "share inside the band" }, range: [0, 1], tickformat: ".0%" }), smallConfig());
+    const line = (key, name, color, dash) => ({
+      type: "scatter",
+      mode: "lines+markers",
+      name,
+      x: hours,
+      y: steps.map((s) => s[key]),
+      line: { color, dash },
+      marker: { size: 4 },
+    });
+    const nominal = (level) => ({
+      type: "scatter",
+      mode: "lines",
+      name: `nominal ${level}%`,
+      x: hours,
+      y: hours.map(() => level / 100),
+      line: { color: COLORS.nominal, dash: "dot", width: 1 },
+    });
+    const traces = [
+      line("coverage80", "80% band", COLORS.mean, "solid"),
+      line("coverage90", "90% band", COLORS.median, "solid"),
+      line("coverage80Raw", "80% raw", COLORS.mean, "dash"),
+      line("coverage90Raw", "90% raw", COLORS.median, "dash"),
+      nominal(80),
+      nominal(90),
+    ];
+    Plotly.react(
+      $("coverage-chart"),
+      traces,
+      smallLayout(
+        "Band coverage vs nominal",
+        {},
+        { title: { text: "share inside the band" }, range: [0, 1], tickformat: ".0%" },
+      ),
+      smallConfig(),
+    );
   }
 
   function renderSkill(steps) {
     const skill = steps.map((s) => s.crpsSkill);
-    const trace = { type: "bar", name: "CRPS skill", x: steps.map((s) => s.hour), y: skill,
-      marker: { color: skill.map((v) => (v >= 0 ? COLORS.up : COLORS.down)) } };
-    Plotly.react($("skill-chart"), [trace], smallLayout("CRPS skill vs naive (above 0: better)", {},
-      { title: { text: "1 − CRPS / CRPS naive" }, tickformat: ".0%", zeroline: true }), smallConfig());
+    const trace = {
+      type: "bar",
+      name: "CRPS skill",
+      x: steps.map((s) => s.hour),
+      y: skill,
+      marker: { color: skill.map((v) => (v >= 0 ? COLORS.up : COLORS.down)) },
+    };
+    Plotly.react(
+      $("skill-chart"),
+      [trace],
+      smallLayout(
+        "CRPS skill vs naive (above 0: better)",
+        {},
+        { title: { text: "1 − CRPS / CRPS naive" }, tickformat: ".0%", zeroline: true },
+      ),
+      smallConfig(),
+    );
   }
 
   function renderReliability(buckets) {
     const used = buckets.filter((b) => b.count > 0);
-    const sizes = used.map((b) => 6 + 14 * Math.sqrt(b.count / Math.max(...used.map((u) => u.count))));
+    const sizes = used.map(
+      (b) => 6 + 14 * Math.sqrt(b.count / Math.max(...used.map((u) => u.count))),
+    );
     const traces = [
-      { type: "scatter", mode: "lines", name: "perfectly reliable", x: [0, 1], y: [0, 1], line: { color: COLORS.nominal, dash: "dot" } },
-      { type: "scatter", mode: "markers+lines", name: "realised", x: used.map((b) => b.stated), y: used.map((b) => b.hitRate),
-        marker: { size: sizes, color: COLORS.mean }, text: used.map((b) => `${b.count} forecasts`) },
+      {
+        type: "scatter",
+        mode: "lines",
+        name: "perfectly reliable",
+        x: [0, 1],
+        y: [0, 1],
+        line: { color: COLORS.nominal, dash: "dot" },
+      },
+      {
+        type: "scatter",
+        mode: "markers+lines",
+        name: "realised",
+        x: used.map((b) => b.stated),
+        y: used.map((b) => b.hitRate),
+        marker: { size: sizes, color: COLORS.mean },
+        text: used.map((b) => `${b.count} forecasts`),
+      },
     ];
-    Plotly.react($("reliability-chart"), traces, smallLayout("Confidence: stated vs realised",
-      { title: { text: "stated confidence" }, range: [0, 1] }, { title: { text: "hit rate" }, range: [0, 1] }), smallConfig());
+    Plotly.react(
+      $("reliability-chart"),
+      traces,
+      smallLayout(
+        "Confidence: stated vs realised",
+        { title: { text: "stated confidence" }, range: [0, 1] },
+        { title: { text: "hit rate" }, range: [0, 1] },
+      ),
+      smallConfig(),
+    );
   }
 
   const pick = (obj, names) => names.map((n) => obj[n]).find((v) => v !== undefined && v !== null);
 
   function pastForecasts(body) {
-    const list = Array.isArray(body) ? body : pick(body || {}, ["forecasts", "items", "records", "data"]) || [];
+    const list = Array.isArray(body)
+      ? body
+      : pick(body || {}, ["forecasts", "items", "records", "data"]) || [];
     return list.map((f) => ({
       origin: pick(f, ["origin", "lastCandle", "issuedAt"]),
       steps: (pick(f, ["steps", "predictions"]) || []).map((s) => ({
@@ -537,16 +713,40 @@
 
   function renderPastForecasts(body) {
     const records = pastForecasts(body).slice(-20);
-    const traces = records.map((f, i) => ({ type: "scatter", mode: "lines", name: "past mean forecasts",
-      legendgroup: "past", showlegend: i === 0, x: f.steps.map((s) => new Date(s.t)), y: f.steps.map((s) => s.mean),
-      line: { color: COLORS.mean, width: 1 }, opacity: 0.5 }));
+    const traces = records.map((f, i) => ({
+      type: "scatter",
+      mode: "lines",
+      name: "past mean forecasts",
+      legendgroup: "past",
+      showlegend: i === 0,
+      x: f.steps.map((s) => new Date(s.t)),
+      y: f.steps.map((s) => s.mean),
+      line: { color: COLORS.mean, width: 1 },
+      opacity: 0.5,
+    }));
     const realised = new Map();
-    records.forEach((f) => f.steps.forEach((s) => Number.isFinite(s.realised) && realised.set(s.t, s.realised)));
+    records.forEach((f) =>
+      f.steps.forEach((s) => Number.isFinite(s.realised) && realised.set(s.t, s.realised)),
+    );
     const times = [...realised.keys()].sort((a, b) => a - b);
-    traces.push({ type: "scatter", mode: "markers", name: "realised close", x: times.map((t) => new Date(t)),
-      y: times.map((t) => realised.get(t)), marker: { color: COLORS.history, size: 4 } });
-    Plotly.react($("forecasts-chart"), traces, smallLayout("Past forecasts vs realised",
-      { type: "date", title: { text: "" } }, { title: { text: "price" } }), smallConfig());
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name: "realised close",
+      x: times.map((t) => new Date(t)),
+      y: times.map((t) => realised.get(t)),
+      marker: { color: COLORS.history, size: 4 },
+    });
+    Plotly.react(
+      $("forecasts-chart"),
+      traces,
+      smallLayout(
+        "Past forecasts vs realised",
+        { type: "date", title: { text: "" } },
+        { title: { text: "price" } },
+      ),
+      smallConfig(),
+    );
   }
 
   // ---- service state -------------------------------------------------------------------------
@@ -562,8 +762,13 @@
     const m = health.model || {};
     const d = health.dataSource || {};
     const ledger = health.ledger ? `ledger ${health.ledger.state || "present"}` : "no ledger";
-    $("service-line").textContent = `Model ${m.state || "?"} (${shortId(m.modelId)}) on ${m.device || "?"}${m.dtype ? " " + m.dtype : ""} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
-    const pairs = [["status", health.status, "status"], ...scalarPairs("model", m), ...scalarPairs("data source", d)];
+    $("service-line").textContent =
+      `Model ${m.state || "?"} (${shortId(m.modelId)}) on ${m.device || "?"}${m.dtype ? " " + m.dtype : ""} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
+    const pairs = [
+      ["status", health.status, "status"],
+      ...scalarPairs("model", m),
+      ...scalarPairs("data source", d),
+    ];
     if (health.ledger) pairs.push(...scalarPairs("ledger", health.ledger));
     else pairs.push(["ledger", "not reported by /health", "ledger"]);
     fillList("service", pairs);
@@ -594,7 +799,12 @@
 
   function isNewForecast(body) {
     const old = state.predict;
-    return !old || old.generatedAt !== body.generatedAt || old.lastCandle !== body.lastCandle || old.stale !== body.stale;
+    return (
+      !old ||
+      old.generatedAt !== body.generatedAt ||
+      old.lastCandle !== body.lastCandle ||
+      old.stale !== body.stale
+    );
   }
 
   async function poll(force) {
