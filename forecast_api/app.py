@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
 from forecast_api.errors import TOO_LARGE, error_json, install_error_handlers
 from forecast_api.health import DataSourceTracker, HealthReporter
@@ -133,7 +134,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         title="Kronos forecast service",
         version="0.1.0",
         description="Crypto price forecasts from the Kronos candlestick foundation model.",
+        docs_url=None,  # served offline by install_offline_docs (no CDN)
+        redoc_url=None,
     )
+    install_offline_docs(app)
+    app.include_router(dashboard_router())
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     install_error_handlers(app)
     app.include_router(router)

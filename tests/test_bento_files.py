@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,20 @@ def package_dirs() -> list[str]:
     return [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
 
 
+def package_data() -> list[str]:
+    """The data files pyproject.toml installs with the packages, as globs from the root."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    data = project["tool"]["setuptools"].get("package-data", {})
+    return [f"{package}/{glob}" for package, globs in data.items() for glob in globs]
+
+
 def test_the_bento_holds_the_packages_and_root_files_only() -> None:
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     expected = {f for f in tracked if f in ROOT_FILES}
     expected |= {f for f in tracked if f.endswith(".py") and f.split("/")[0] in package_dirs()}
+    expected |= {f for f in tracked if any(fnmatch(f, glob) for glob in package_data())}
     assert "service.py" in expected and "data_sources/files.py" in expected
     assert bento_files(REPO) == expected  # untracked caches, tests, benchmarks... left out
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ("forecasting", "data_sources", "kronos_runner", "forecast_api")
+PACKAGES = ("forecasting", "data_sources", "kronos_runner", "forecast_api", "dashboard")
 LINT_IMPORTS = shutil.which("lint-imports")
 needs_linter = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter not installed")
 
