@@ -53,6 +53,9 @@ class RecalibrationSettings:
         return f"qr1-w{self.window}-m{self.min_scored}-k{self.prior:g}"
 
 
+DEFAULT_SETTINGS = RecalibrationSettings()
+
+
 @dataclass(frozen=True)
 class PitMap:
     """G: the smoothed empirical CDF of one step's recent PIT values (piecewise linear)."""
@@ -111,7 +114,7 @@ class Calibration:
 def fit_calibration(
     pits_by_step: Mapping[int, Sequence[float]],
     horizon: int,
-    settings: RecalibrationSettings = RecalibrationSettings(),
+    settings: RecalibrationSettings = DEFAULT_SETTINGS,
     fitted_at: datetime | None = None,
 ) -> Calibration:
     """Fit G per step from its most recent PITs (callers pass them newest first)."""
