@@ -126,12 +126,12 @@ class Ledger:
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(ClaimRow).on_conflict_do_nothing()
             values = {**key, "owner": owner, "claimed_at": now, "done": False}
-            if conn.execute(stmt.values(values)).rowcount == 1:
-                return True
+            if conn.execute(stmt.values(values).returning(ClaimRow.origin)).first() is not None:
+                return True  # (RETURNING: psycopg reports no rowcount for ON CONFLICT inserts)
             where = [getattr(ClaimRow, k) == v for k, v in key.items()]
             stale = and_(*where, ClaimRow.done.is_(False), ClaimRow.claimed_at < now - lease)
             taken = update(ClaimRow).where(stale).values(owner=owner, claimed_at=now)
-            return conn.execute(taken).rowcount == 1
+            return conn.execute(taken.returning(ClaimRow.origin)).first() is not None
 
     def finish_claim(self, symbol: str, interval: str, origin: int, owner: str, ok: bool) -> None:
         """Mark a claim done, or release it (so the next tick or replica retries)."""
