@@ -12,7 +12,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ledger.models import SCORED, TRACK_RECORD_KINDS, ForecastRow, StepRow
 from ledger.records import from_epoch, to_epoch
@@ -83,7 +83,10 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
 
 def _buckets(ledger: Ledger, where: list, column) -> list[dict[str, Any]]:
     """Reliability buckets of one confidence column at the reference step."""
-    bucket = case((column >= 1.0, BUCKETS - 1), else_=cast(column * BUCKETS, Integer))
+    # bucket b holds b/10 <= stated < (b+1)/10 (the last one includes 1); plain comparisons, so
+    # every backend puts a value on an edge in the same bucket
+    edges = [(column >= b / BUCKETS, b) for b in range(BUCKETS - 1, 0, -1)]
+    bucket = case(*edges, else_=0)
     stmt = (
         select(bucket.label("b"), func.count(), func.avg(column), func.avg(StepRow.trend_hit))
         .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
