@@ -128,10 +128,18 @@ def _probit(tau: np.ndarray) -> np.ndarray:
     return _inv_cdf(np.clip(np.asarray(tau, dtype=float), 1e-12, 1.0 - 1e-12))
 
 
+def _where(mask: np.ndarray, f, x: np.ndarray) -> np.ndarray:
+    """f(x) where mask holds, 0 elsewhere; f (a slow elementwise function) runs on the mask only."""
+    out = np.zeros(mask.shape)
+    out[mask] = f(np.broadcast_to(x, mask.shape)[mask])
+    return out
+
+
 def _tails(q: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scales of the Gaussian tails beyond each end of a (monotone) grid: (lower, upper)."""
     k = min(_TAIL_SPAN, levels.size - 1)
-    z = _probit(levels)
+    z = _probit(levels[[0, k, -1 - k, -1]])
+    z = {0: z[0], k: z[1], -1 - k: z[2], -1: z[3]}
     lower = (q[..., k] - q[..., 0]) / (z[k] - z[0])
     upper = (q[..., -1] - q[..., -1 - k]) / (z[-1] - z[-1 - k])
     return lower, upper
@@ -158,16 +166,14 @@ def cdf_from_quantiles(
     frac = np.where(width > 0, (x - q_lo) / np.where(width > 0, width, 1.0), 1.0)
     inside = levels[hi - 1] + np.clip(frac, 0.0, 1.0) * (levels[hi] - levels[hi - 1])
     lower, upper_scale = _tails(q, levels)
-    z = _probit(levels)
+    z = _probit(levels[[0, -1]])
     below = np.where(lower > 0, (x - q[..., 0]) / np.where(lower > 0, lower, 1.0), -np.inf)
     above = np.where(
         upper_scale > 0, (x - q[..., -1]) / np.where(upper_scale > 0, upper_scale, 1.0), np.inf
     )
-    return np.where(
-        x < q[..., 0],
-        normal_cdf(z[0] + below),
-        np.where(x > q[..., -1], normal_cdf(z[-1] + above), inside),
-    )
+    low_tail, high_tail = x < q[..., 0], x > q[..., -1]
+    inside = np.where(low_tail, _where(low_tail, normal_cdf, z[0] + below), inside)
+    return np.where(high_tail, _where(high_tail, normal_cdf, z[-1] + above), inside)
 
 
 def quantiles_at(
@@ -187,10 +193,11 @@ def quantiles_at(
     lo = np.take_along_axis(q, idx - 1, -1)
     inside = lo + frac * (np.take_along_axis(q, idx, -1) - lo)
     lower, upper = _tails(q, levels)
-    z, za = _probit(levels), _probit(alphas)
+    low_tail, high_tail = alphas < levels[0], alphas > levels[-1]
+    z, za = _probit(levels[[0, -1]]), _where(low_tail | high_tail, _probit, alphas)
     below = q[..., :1] + (za - z[0]) * lower[..., None]
     above = q[..., -1:] + (za - z[-1]) * upper[..., None]
-    return np.where(alphas < levels[0], below, np.where(alphas > levels[-1], above, inside))
+    return np.where(low_tail, below, np.where(high_tail, above, inside))
 
 
 def band_hit(low: np.ndarray, high: np.ndarray, y: np.ndarray) -> np.ndarray:

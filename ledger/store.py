@@ -101,7 +101,7 @@ class Ledger:
     def _insert_ignore(self):
         """INSERT ... ON CONFLICT DO NOTHING for this backend, on `forecasts`."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(ForecastRow).on_conflict_do_nothing()
+        return dialect.insert(ForecastRow.__table__).on_conflict_do_nothing()
 
     def insert(self, records: Iterable[ForecastRecord]) -> int:
         """Insert records not yet present (by uid, and one scheduled per origin); returns count."""
@@ -109,10 +109,11 @@ class Ledger:
         with self.engine.begin() as conn:
             for record in records:
                 stmt = self._insert_ignore().values(_forecast_values(record))
-                row = conn.execute(stmt.returning(ForecastRow.id)).first()
+                row = conn.execute(stmt.returning(ForecastRow.__table__.c.id)).first()
                 if row is None:
                     continue  # already recorded (a retried flush) or another replica's forecast
-                conn.execute(insert(StepRow), [_step_values(row[0], s) for s in record.steps])
+                steps = [_step_values(row[0], s) for s in record.steps]
+                conn.execute(insert(StepRow.__table__), steps)  # Core: no ORM overhead
                 written += 1
         return written
 
