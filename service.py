@@ -2,8 +2,9 @@
 
 `bentoml serve service:ApiService` starts both: the API service (FastAPI routes, cache, fallback)
 and, as its dependency, the runner (model weights, adaptive batching). Scale them independently
-with RUNNER_WORKERS / API_WORKERS or as separate deployments. All logic lives in
-`forecast_service`; this file only wires it.
+with RUNNER_WORKERS / API_WORKERS or as separate deployments. All logic lives in `forecast_api`
+and `kronos_runner`; this file only wires them. The API process never imports torch: the runner's
+model code is imported inside the runner service only.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from typing import Any
 
 import bentoml
 
-from data_sources import build_source
-from forecast_service.api import create_app
-from forecast_service.forecasting import ForecastEngine, load_calibration
-from forecast_service.runner_core import BentoRunnerClient, RunnerCore
-from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
-from forecast_service.settings import ServiceSettings, get_settings
+from forecast_api.app import build_services, create_app
+from forecast_api.routes import provide
+from forecast_api.runner_client import BentoRunnerClient
+from forecast_api.settings import ServiceSettings, get_settings
+from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
 
 settings = get_settings()
 
@@ -47,7 +47,19 @@ class KronosRunner:
     """Loads tokenizer + model once per worker; forecasts adaptive batches of series."""
 
     def __init__(self) -> None:
-        self.core = RunnerCore.load(settings)
+        from kronos_runner.runner import ModelSpec, RunnerCore  # torch: runner process only
+
+        self.core = RunnerCore.load(
+            ModelSpec(
+                model=settings.kronos_model,
+                tokenizer=settings.kronos_tokenizer,
+                model_revision=settings.kronos_model_revision,
+                tokenizer_revision=settings.kronos_tokenizer_revision,
+                device=settings.device,
+                max_context=settings.kronos_max_context,
+                dtype=settings.kronos_dtype,
+            )
+        )
 
     @bentoml.api(
         batchable=settings.kronos_batching,
@@ -81,17 +93,10 @@ class ApiService:
     runner = bentoml.depends(KronosRunner)
 
     def __init__(self) -> None:
-        calibration, calibration_error = load_calibration(settings.kronos_calibration)
-        self.engine = ForecastEngine(
-            settings,
-            build_source(settings.market),
-            BentoRunnerClient(self.runner),
-            calibration=calibration,
-            calibration_error=calibration_error,
-        )
-        app.state.engine = self.engine
+        self.services = build_services(settings, BentoRunnerClient(self.runner))
+        provide(app, self.services)
 
     @bentoml.on_shutdown
     async def close(self) -> None:
         """Release the market-data connections."""
-        await self.engine.source.aclose()
+        await self.services.market.aclose()

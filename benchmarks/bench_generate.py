@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kronos_runner import Kronos, KronosPipeline, KronosTokenizer
+from kronos_runner.model import Kronos
+from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.tokenizer import KronosTokenizer
 
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "kronos-reference"
 SMALL = "NeoQuasar/Kronos-small"

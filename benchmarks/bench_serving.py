@@ -49,7 +49,8 @@ def make_random_small(out: Path, reference: Path) -> tuple[Path, Path]:
     """Save random weights of the official Kronos-small and Kronos-Tokenizer-base configs."""
     import torch
 
-    from kronos_runner import Kronos, KronosTokenizer
+    from kronos_runner.model import Kronos
+    from kronos_runner.tokenizer import KronosTokenizer
 
     facts = json.loads((reference / "official_checkpoints.json").read_text())
     torch.manual_seed(0)
@@ -130,7 +131,7 @@ def table(results: Sequence[Result], args: argparse.Namespace) -> str:
 
 def serve_and_measure(args: argparse.Namespace) -> list[Result]:
     """Start the service with batching on, then off, and measure each."""
-    from forecast_service.local_server import bentoml_server
+    from tests.local_server import bentoml_server
 
     model_dir, tokenizer_dir = make_random_small(args.random_small, args.reference)
     results = []

@@ -70,11 +70,6 @@ class AssetRegistry:
             self._assets[asset.symbol] = asset  # a later entry replaces an earlier one
 
     @classmethod
-    def default(cls) -> AssetRegistry:
-        """The 8 default assets."""
-        return cls(DEFAULT_ASSETS)
-
-    @classmethod
     def from_settings(cls, settings: MarketDataSettings) -> AssetRegistry:
         """The defaults plus `settings.assets_extra` (an extra asset replaces a default one)."""
         return cls([*DEFAULT_ASSETS, *settings.assets_extra])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from forecasting.candles import derived_amount
+from forecasting.forecast import PRICES
 
 from .assets import AssetRegistry
 from .base import MarketDataSource, check_days, check_limit
@@ -23,8 +27,7 @@ class FilesSource(MarketDataSource):
 
     With `now`, only candles closed at or before `now` are visible (for backtests). An interval
     without its own file is resampled from the 1h file when it is a whole number of hours up to
-    1d (only complete periods are kept). `amount` defaults to `volume * close` when a file
-    lacks it.
+    1d (only complete periods are kept). A file without `amount` gets the candle convention's.
     """
 
     name = NAME
@@ -129,19 +132,45 @@ class FilesSource(MarketDataSource):
         cached = self._frames.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        try:
-            raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        except (OSError, ValueError) as exc:
-            raise MalformedDataError(f"files: cannot read {path}: {exc}", upstream=NAME) from exc
-        if "amount" not in raw.columns and {"volume", "close"} <= set(raw.columns):
-            raw["amount"] = pd.to_numeric(raw["volume"], errors="coerce") * pd.to_numeric(
-                raw["close"], errors="coerce"
-            )
-        if "timestamp" in raw.columns and pd.api.types.is_numeric_dtype(raw["timestamp"]):
-            raw["timestamp"] = pd.to_datetime(raw["timestamp"], unit="ms", utc=True)
-        frame = validate_candles(raw, source=f"files:{path.name}")
+        frame = read_candle_file(path)
         self._frames[path] = (mtime, frame)
         return frame
+
+
+def read_candle_file(path: Path) -> pd.DataFrame:
+    """One validated candle file (csv or parquet; timestamps as text or Unix ms); a missing
+    `amount` follows the candle convention (`forecasting.candles.derived_amount`)."""
+    try:
+        raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise MalformedDataError(f"files: cannot read {path}: {exc}", upstream=NAME) from exc
+    if "amount" not in raw.columns and {"volume", *PRICES} <= set(raw.columns):
+        prices = [pd.to_numeric(raw[c], errors="coerce") for c in PRICES]
+        raw["amount"] = derived_amount(pd.to_numeric(raw["volume"], errors="coerce"), *prices)
+    if "timestamp" in raw.columns and pd.api.types.is_numeric_dtype(raw["timestamp"]):
+        raw["timestamp"] = pd.to_datetime(raw["timestamp"], unit="ms", utc=True)
+    return validate_candles(raw, source=f"files:{path.name}")
+
+
+def load_candle_dir(
+    directory: str | Path, interval: str = "1h", symbols: Iterable[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """All `<SYMBOL>_<interval>` files of a directory, keyed by upper-case symbol (for the
+    training and backtest tools)."""
+    directory = Path(directory)
+    wanted = {s.upper() for s in symbols} if symbols else None
+    frames = {}
+    for path in sorted(directory.glob(f"*_{interval}.*")):
+        if path.suffix not in (".csv", ".parquet"):
+            continue
+        symbol = path.name[: -len(f"_{interval}{path.suffix}")].upper()
+        if wanted is None or symbol in wanted:
+            frames[symbol] = read_candle_file(path)
+    if not frames:
+        raise ValueError(f"no {interval} candle files for {symbols or 'any symbol'} in {directory}")
+    if wanted and (absent := wanted - frames.keys()):
+        raise ValueError(f"no {interval} candle files for {sorted(absent)} in {directory}")
+    return frames
 
 
 def resample_candles(frame: pd.DataFrame, step_s: int, base_s: int = 3600) -> pd.DataFrame:

@@ -1,7 +1,6 @@
-"""Kronos model core: checkpoint-compatible modules, KV-cached generation, forecast pipeline."""
+"""Kronos model core (torch): modules, checkpoints, KV-cached generation, the forecast
+pipeline, the runner process logic and its wire format, training and backtest tools.
 
-from kronos_runner.model import Kronos
-from kronos_runner.pipeline import FEATURES, Forecast, KronosPipeline
-from kronos_runner.tokenizer import KronosTokenizer
-
-__all__ = ["FEATURES", "Forecast", "Kronos", "KronosPipeline", "KronosTokenizer"]
+Nothing is imported here, so `kronos_runner.wire` stays importable without torch; import the
+modules themselves, e.g. `from kronos_runner.pipeline import KronosPipeline`.
+"""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,12 @@ import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from kronos_runner import FEATURES, Forecast, KronosPipeline
-from kronos_runner.calibration import BandCalibration
-from kronos_runner.candles import load_candle_dir
-from kronos_runner.metrics import (
+from data_sources.files import load_candle_dir
+from forecasting.baselines import Drift, FallbackForecaster, Forecaster, NaiveLastPrice
+from forecasting.calibration import BandCalibration
+from forecasting.candles import candle_timestamps, future_index
+from forecasting.forecast import CLOSE, Forecast
+from forecasting.metrics import (
     absolute_error,
     absolute_percentage_error,
     central_band,
@@ -35,69 +37,10 @@ from kronos_runner.metrics import (
     crps_from_samples,
     direction_hits,
 )
-from kronos_runner.pipeline import future_index
+from forecasting.summary import classify_trend, reference_step
+from kronos_runner.pipeline import KronosPipeline
 
-CLOSE = FEATURES.index("close")
 LEVELS = (0.8, 0.9)
-
-
-class Forecaster(Protocol):
-    """What the backtest needs of a forecaster (the Kronos pipeline, fallback, baselines)."""
-
-    def predict(
-        self, series: list[pd.DataFrame], horizon: int, *, samples: int, seed: int | None
-    ) -> list[Forecast]: ...
-
-
-def _horizon_index(df: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
-    """The ``horizon`` timestamps after the last candle, at the series' regular spacing."""
-    return future_index(pd.DatetimeIndex(df["timestamp"]), horizon, None, "series")
-
-
-def _last_features(df: pd.DataFrame) -> np.ndarray:
-    """The last candle in FEATURES order (missing volume/amount as 0)."""
-    return np.array([float(df[f].iloc[-1]) if f in df else 0.0 for f in FEATURES])
-
-
-class NaiveLastPrice:
-    """Tomorrow looks like today: the last candle repeated (one path, a zero-width band)."""
-
-    def predict(
-        self, series: list[pd.DataFrame], horizon: int, *, samples: int = 1, seed: int | None = None
-    ) -> list[Forecast]:
-        """One constant path per series."""
-        return [
-            Forecast(
-                timestamps=_horizon_index(df, horizon),
-                paths=np.tile(_last_features(df), (1, horizon, 1)),
-            )
-            for df in series
-        ]
-
-
-class Drift:
-    """Random walk with drift in log price: mean and volatility of the context's log returns,
-    Gaussian innovations. Prices follow the simulated close; volume/amount stay at the last."""
-
-    def predict(
-        self,
-        series: list[pd.DataFrame],
-        horizon: int,
-        *,
-        samples: int = 100,
-        seed: int | None = None,
-    ) -> list[Forecast]:
-        """``samples`` simulated paths per series."""
-        rng = np.random.default_rng(seed)
-        forecasts = []
-        for df in series:
-            returns = np.diff(np.log(df["close"].to_numpy(dtype=float)))
-            steps = returns.mean() + returns.std() * rng.standard_normal((samples, horizon))
-            close = float(df["close"].iloc[-1]) * np.exp(np.cumsum(steps, axis=1))
-            paths = np.tile(_last_features(df), (samples, horizon, 1))
-            paths[:, :, : CLOSE + 1] = close[:, :, None]
-            forecasts.append(Forecast(timestamps=_horizon_index(df, horizon), paths=paths))
-        return forecasts
 
 
 @dataclass
@@ -109,7 +52,7 @@ class KronosForecaster:
     top_k: int = 0
     top_p: float = 0.9
 
-    def predict(
+    def forecast(
         self, series: list[pd.DataFrame], horizon: int, *, samples: int, seed: int | None
     ) -> list[Forecast]:
         """Sample paths from the pipeline."""
@@ -183,7 +126,7 @@ def run_forecaster(
     starts = range(0, len(windows), batch_size)
     for i, b in enumerate(tqdm(starts, desc=desc, unit="batch", leave=False)):
         batch = windows[b : b + batch_size]
-        forecasts = forecaster.predict(
+        forecasts = forecaster.forecast(
             [w.context for w in batch], horizon, samples=samples, seed=seed + i
         )
         out.extend(np.asarray(f.paths)[:, :, CLOSE] for f in forecasts)
@@ -244,9 +187,7 @@ def confidence_buckets(
 
 def service_confidence(threshold: float, window: Window, forecast: Forecast) -> tuple[float, float]:
     """The service's stated ``confidence`` for a forecast (the share of paths agreeing with its
-    trend call, ``forecast_service.summary``) and 1.0 if that trend call came true."""
-    from forecast_service.summary import classify_trend, reference_step
-
+    trend call, ``forecasting.summary``) and 1.0 if that trend call came true."""
     closes = np.asarray(forecast.paths)[:, :, CLOSE]
     step = reference_step(closes.shape[1])
     trend, confidence = classify_trend(closes[:, step], window.last, threshold)
@@ -389,7 +330,7 @@ def plot_fan_chart(result: BacktestResult, index: int, path: Path, history: int 
     raw 80%/90% bands (shaded) and calibrated 90% band (dashed)."""
     window = result.windows[index]
     past = window.context.tail(history)
-    future = _horizon_index(window.context, len(window.truth))
+    future = future_index(candle_timestamps(window.context), len(window.truth))
     names = list(result.paths)
     fig = Figure(figsize=(10, 3 * len(names)))
     axes = fig.subplots(len(names), 1, squeeze=False)
@@ -470,8 +411,6 @@ def build_forecasters(args: argparse.Namespace) -> dict[str, Forecaster]:
             )
             forecasters[name] = KronosForecaster(pipeline, args.temperature, args.top_k, args.top_p)
         elif name == "fallback":
-            from forecast_service.fallback import FallbackForecaster
-
             forecasters[name] = FallbackForecaster()
         elif name == "naive":
             forecasters[name] = NaiveLastPrice()

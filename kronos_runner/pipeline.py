@@ -5,47 +5,21 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from forecasting.candles import candle_timestamps, feature_matrix, future_index
+from forecasting.forecast import FEATURES, PRICES, Forecast
 from kronos_runner.generate import SeriesRequest, forecast
 from kronos_runner.model import Kronos
 from kronos_runner.tokenizer import KronosTokenizer
 
-FEATURES = ("open", "high", "low", "close", "volume", "amount")
-PRICES = FEATURES[:4]
 CLIP = 5.0
 EPS = 1e-5
 DEFAULT_MAX_CONTEXT = 512
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Sample paths of one series' horizon, de-normalised, in FEATURES order."""
-
-    timestamps: pd.DatetimeIndex  # (horizon,), UTC
-    paths: np.ndarray  # (samples, horizon, 6), float32, finite
-
-    @property
-    def mean(self) -> pd.DataFrame:
-        """Mean over sample paths: index timestamps, columns FEATURES."""
-        return pd.DataFrame(self.paths.mean(axis=0), index=self.timestamps, columns=list(FEATURES))
-
-    def quantiles(
-        self, levels: Sequence[float] = (0.1, 0.5, 0.9), feature: str = "close"
-    ) -> pd.DataFrame:
-        """Per-step quantiles over sample paths of one feature: index timestamps, columns levels."""
-        if feature not in FEATURES:
-            raise ValueError(f"unknown feature {feature!r}; expected one of {FEATURES}")
-        levels = [float(q) for q in levels]
-        if not levels or any(not 0.0 <= q <= 1.0 for q in levels):
-            raise ValueError(f"quantile levels must be in [0, 1], got {levels}")
-        values = np.quantile(self.paths[:, :, FEATURES.index(feature)], levels, axis=0)
-        return pd.DataFrame(values.T, index=self.timestamps, columns=levels)
 
 
 def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
@@ -60,67 +34,23 @@ def time_features(timestamps: pd.DatetimeIndex) -> np.ndarray:
     return np.stack([np.asarray(c) for c in cols], axis=1).astype(np.float32)
 
 
-def _timestamps(df: pd.DataFrame, name: str) -> pd.DatetimeIndex:
-    if "timestamp" in df.columns:
-        ts = pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True))
-    elif isinstance(df.index, pd.DatetimeIndex):
-        ts = df.index
-        ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
-    else:
-        raise ValueError(f"{name} has neither a 'timestamp' column nor a DatetimeIndex")
-    if ts.hasnans:
-        raise ValueError(f"{name} has missing timestamps")
-    if ts.has_duplicates:
-        raise ValueError(f"{name} has duplicate timestamps")
-    if not ts.is_monotonic_increasing:
-        raise ValueError(f"{name} timestamps are not sorted ascending")
-    return ts
+def unit_scales(x: np.ndarray) -> np.ndarray:
+    """(6,) per-feature units that bring a series near 1: prices in units of the last close,
+    volume and amount in units of their means (1 where a mean is zero or not finite).
 
-
-def feature_matrix(df: pd.DataFrame, name: str) -> np.ndarray:
-    """(n, 6) float32 in FEATURES order with the reference's volume/amount rules."""
-    missing = [c for c in PRICES if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} is missing column(s) {missing}")
-    present = [c for c in FEATURES if c in df.columns]
-    try:
-        values = df[present].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} has non-numeric values in {present}") from exc
-    bad = [c for c, ok in zip(present, np.isfinite(values).all(axis=0), strict=True) if not ok]
-    if bad:
-        raise ValueError(f"{name} column(s) {bad} contain NaN or infinite values")
-    cols = dict(zip(present, values.T, strict=True))
-    if "volume" not in cols:
-        cols["volume"] = np.zeros(len(df))
-        cols["amount"] = np.zeros(len(df))
-    elif "amount" not in cols:
-        cols["amount"] = cols["volume"] * np.mean([cols[c] for c in PRICES], axis=0)
-    x = np.stack([cols[c] for c in FEATURES], axis=1)
-    if np.abs(x).max() > np.finfo(np.float32).max:
-        raise ValueError(f"{name} values are too large for float32")
-    return x.astype(np.float32)
-
-
-def future_index(
-    ts: pd.DatetimeIndex, horizon: int, given: object | None, name: str
-) -> pd.DatetimeIndex:
-    """The horizon's timestamps: ``given`` checked, or inferred from the regular spacing of ``ts``
-    (ValueError naming ``name`` when irregular)."""
-    if given is None:
-        steps = np.diff(ts.as_unit("ns").asi8)
-        if (steps != steps[0]).any():
-            raise ValueError(f"{name} has an irregular frequency; pass future_timestamps for it")
-        offsets = pd.to_timedelta(np.arange(1, horizon + 1) * steps[0], unit="ns")
-        return pd.DatetimeIndex(ts[-1] + offsets)
-    future = pd.DatetimeIndex(pd.to_datetime(given, utc=True))
-    if len(future) != horizon:
-        raise ValueError(f"future_timestamps for {name} has {len(future)} entries, not {horizon}")
-    if future.hasnans or not future.is_monotonic_increasing or future.has_duplicates:
-        raise ValueError(f"future_timestamps for {name} must be strictly increasing")
-    if future[0] <= ts[-1]:
-        raise ValueError(f"future_timestamps for {name} must come after its last candle")
-    return future
+    The model normalises with a fixed epsilon, so without this its forecasts of tiny values (a
+    coin at $0.000001) would be noise; with it every price unit forecasts alike. Ones when
+    dividing would overflow or zero a price (the raw values are then judged as they are).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        means = x[:, 4:].mean(axis=0)
+    means = np.where(np.isfinite(means) & (means > 0), means, 1.0)
+    scales = np.concatenate([np.full(len(PRICES), x[-1, FEATURES.index("close")]), means])
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        scaled = x / scales
+    if not (np.isfinite(scaled).all() and (scaled[:, : len(PRICES)] > 0).all()):
+        return np.ones(len(FEATURES))
+    return scales
 
 
 def _per_series(value: object, n: int, what: str) -> list:
@@ -192,15 +122,14 @@ class KronosPipeline:
         *,
         device: torch.device,
         max_context: int = DEFAULT_MAX_CONTEXT,
-        model_id: str = "Kronos",
-        tokenizer_id: str = "KronosTokenizer",
+        unit_scale: bool = True,
     ) -> None:
         if not _is_int(max_context) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
         self.model, self.tokenizer = model, tokenizer
         self.device = device
         self.max_context = int(max_context)
-        self.model_id, self.tokenizer_id = model_id, tokenizer_id
+        self.unit_scale = unit_scale
 
     @classmethod
     def from_pretrained(
@@ -213,10 +142,12 @@ class KronosPipeline:
         *,
         revision: str | None = None,
         num_threads: int | None = None,
+        unit_scale: bool = True,
     ) -> KronosPipeline:
         """Load (hub id or local dir) or wrap modules; place them on ``device`` in ``dtype``.
 
         On CPU, torch uses ``num_threads`` threads (default: the CPUs this process may use).
+        ``unit_scale=False`` normalises exactly as the reference does (see ``unit_scales``).
         """
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
@@ -224,8 +155,6 @@ class KronosPipeline:
             threads = num_threads or _available_cpus()
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        model_id = str(model) if isinstance(model, str | Path) else type(model).__name__
-        tok_id = str(tokenizer) if isinstance(tokenizer, str | Path) else type(tokenizer).__name__
         if isinstance(model, str | Path):
             model = Kronos.from_pretrained(model, revision=revision)
         if isinstance(tokenizer, str | Path):
@@ -235,8 +164,7 @@ class KronosPipeline:
             _place(tokenizer, dev, dt),
             device=dev,
             max_context=DEFAULT_MAX_CONTEXT if max_context is None else max_context,
-            model_id=model_id,
-            tokenizer_id=tok_id,
+            unit_scale=unit_scale,
         )
 
     def predict(
@@ -284,17 +212,18 @@ class KronosPipeline:
             use_cache=use_cache,
         )
         out = []
-        for i, (p, (_, (mean, std), future)) in enumerate(zip(paths, prepared, strict=True)):
-            values = p.cpu().numpy() * (std + EPS) + mean
-            if not np.isfinite(values).all():
+        for i, (p, (_, (mean, std, scale), future)) in enumerate(zip(paths, prepared, strict=True)):
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = (p.cpu().numpy() * (std + EPS) + mean) * scale
+            if not np.isfinite(values).all() or np.abs(values).max() > np.finfo(np.float32).max:
                 raise ValueError(f"forecast for series[{i}] is not finite (input too extreme)")
             out.append(Forecast(timestamps=future, paths=values.astype(np.float32)))
         return out
 
     def _prepare(
         self, df: object, name: str, horizon: object, seed: object, future: object
-    ) -> tuple[SeriesRequest, tuple[np.ndarray, np.ndarray], pd.DatetimeIndex]:
-        """Validate one series -> (request, (mean, std) per feature, future timestamps)."""
+    ) -> tuple[SeriesRequest, tuple[np.ndarray, np.ndarray, np.ndarray], pd.DatetimeIndex]:
+        """Validate one series -> (request, (mean, std, unit) per feature, future timestamps)."""
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"{name} is not a pandas DataFrame")
         if len(df) == 0:
@@ -309,9 +238,13 @@ class KronosPipeline:
             seed = int(torch.randint(0, 2**62, ()).item())
         elif not _is_int(seed) or not 0 <= seed < 2**63:
             raise ValueError(f"seed for {name} must be an integer in [0, 2**63), got {seed!r}")
-        ts = _timestamps(df, name)
+        ts = candle_timestamps(df, name)
         x = feature_matrix(df, name)
         future_ts = future_index(ts, int(horizon), future, name)
+        if np.abs(x).max() > np.finfo(np.float32).max:
+            raise ValueError(f"{name} values are too large for float32")
+        scale = unit_scales(x) if self.unit_scale else np.ones(len(FEATURES))
+        x = (x / scale).astype(np.float32)  # the reference normalises in float32
         with np.errstate(over="ignore", invalid="ignore"):
             mean, std = x.mean(axis=0), x.std(axis=0)
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
@@ -321,7 +254,7 @@ class KronosPipeline:
         request = SeriesRequest(
             torch.from_numpy(x_norm), torch.from_numpy(stamp), int(horizon), int(seed)
         )
-        return request, (mean, std), future_ts
+        return request, (mean, std, scale), future_ts
 
     @staticmethod
     def _check_sampling(samples: object, temperature: object, top_k: object, top_p: object) -> None:

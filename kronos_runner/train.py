@@ -29,9 +29,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from kronos_runner import Kronos, KronosTokenizer
-from kronos_runner.candles import load_candle_dir
-from kronos_runner.pipeline import CLIP, EPS, feature_matrix, resolve_device, time_features
+from data_sources.files import load_candle_dir
+from forecasting.candles import feature_matrix
+from kronos_runner.model import Kronos
+from kronos_runner.pipeline import CLIP, EPS, resolve_device, time_features
+from kronos_runner.tokenizer import KronosTokenizer
 
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
 SMALL_TOKENIZER = {
@@ -88,7 +90,7 @@ def make_windows(
         ts = df["timestamp"]
         first = 0 if begin is None else int(np.searchsorted(ts, begin))
         stop = len(df) if end is None else int(np.searchsorted(ts, end))
-        features.append(feature_matrix(df, symbol))
+        features.append(feature_matrix(df, symbol).astype(np.float32))
         stamps.append(time_features(pd.DatetimeIndex(ts)))
         starts += [(k, i) for i in range(first, stop - length + 1, stride)]
     return Windows(

@@ -20,9 +20,9 @@ import httpx
 import numpy as np
 import pytest
 
-from forecast_service.local_server import bentoml_server
-from kronos_runner.calibration import BandCalibration
-from tests.forecast_service.api_helpers import API_ROUTES, assert_error
+from forecasting.calibration import BandCalibration
+from tests.forecast_api.api_helpers import API_ROUTES, assert_error
+from tests.local_server import bentoml_server
 
 pytestmark = pytest.mark.e2e
 
@@ -299,5 +299,5 @@ def test_bentoml_build_works_offline(tmp_path: Path, pytestconfig: pytest.Config
     )
     assert built.returncode == 0, built.stderr[-3000:]
     [src] = tmp_path.glob("bentos/kronos-forecast/*/src")
-    assert (src / "service.py").is_file() and (src / "forecast_service" / "api.py").is_file()
+    assert (src / "service.py").is_file() and (src / "forecast_api" / "app.py").is_file()
     assert not (src / "tests").exists()

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forecast_service.local_server import bentoml_server
 from tests.data_sources.fake_upstreams import FakeUpstreams, Reply
+from tests.local_server import bentoml_server
 
 pytestmark = pytest.mark.e2e
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data_sources import (
+    DEFAULT_ASSETS,
     AssetRegistry,
     FilesSource,
     LiveSource,
@@ -27,7 +28,7 @@ ENV = {
 
 
 def test_default_registry_is_case_insensitive() -> None:
-    registry = AssetRegistry.default()
+    registry = AssetRegistry(DEFAULT_ASSETS)
     assert [a.symbol for a in registry.all()] == [
         *("BTC", "ETH", "BNB", "SOL", "XRP", "ADA", "DOGE", "DOT")
     ]
@@ -95,7 +96,7 @@ async def test_build_source_picks_the_configured_source(tmp_path) -> None:
     )
     assert isinstance(files, FilesSource) and files.name == "files"
     assert len(files.assets) == 8
-    live = build_source(MarketDataSettings(_env_file=None), AssetRegistry.default())
+    live = build_source(MarketDataSettings(_env_file=None), AssetRegistry(DEFAULT_ASSETS))
     assert isinstance(live, LiveSource) and live.name == "live"
     await live.aclose()
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data_sources import (
+    DEFAULT_ASSETS,
     AssetRegistry,
     MalformedDataError,
     UnknownSymbolError,
@@ -19,7 +20,7 @@ from data_sources.assets import Asset
 from data_sources.binance import BinanceClient
 from tests.data_sources.fake_upstreams import FakeUpstreams, Reply
 
-BTC = AssetRegistry.default().get("BTC")
+BTC = AssetRegistry(DEFAULT_ASSETS).get("BTC")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from data_sources import (
+    DEFAULT_ASSETS,
     AssetRegistry,
     MalformedDataError,
     Quote,
@@ -21,7 +22,7 @@ from data_sources.assets import Asset
 from data_sources.coingecko import CoinGeckoClient, chart_days
 from tests.data_sources.fake_upstreams import SUPPLY, FakeUpstreams, Reply
 
-ASSETS = AssetRegistry.default()
+ASSETS = AssetRegistry(DEFAULT_ASSETS)
 BTC = ASSETS.get("BTC")
 
 

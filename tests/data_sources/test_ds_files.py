@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data_sources import (
+    DEFAULT_ASSETS,
     AssetRegistry,
     FilesSource,
     MalformedDataError,
@@ -77,7 +78,7 @@ async def test_history_hourly_then_daily(source: FilesSource, btc_csv: pd.DataFr
 
 async def test_now_hides_later_candles(ohlcv_dir: Path, btc_csv: pd.DataFrame) -> None:
     now = datetime(2025, 1, 1, 12, 30, tzinfo=timezone.utc)
-    source = FilesSource(ohlcv_dir, AssetRegistry.default(), now=now)
+    source = FilesSource(ohlcv_dir, AssetRegistry(DEFAULT_ASSETS), now=now)
     frame = await source.candles("BTC", limit=3)
     assert frame["timestamp"].iloc[-1] == pd.Timestamp("2025-01-01T11:00:00Z")
     quote = await source.quote("BTC")
@@ -112,10 +113,10 @@ async def test_parquet_without_amount_and_ms_timestamps(tmp_path: Path) -> None:
         }
     )
     raw.to_parquet(tmp_path / "BTC_1h.parquet")
-    source = FilesSource(tmp_path, AssetRegistry.default())
+    source = FilesSource(tmp_path, AssetRegistry(DEFAULT_ASSETS))
     frame = await source.candles("BTC")
     assert list(frame["close"]) == [1.2, 2.2]
-    assert list(frame["amount"]) == pytest.approx([24.0, 22.0])  # volume * close
+    assert list(frame["amount"]) == pytest.approx([21.0, 20.5])  # volume * mean(OHLC)
     quote = await source.quote("btc")
     assert quote.change_24h is None  # less than a day of candles
 
@@ -123,7 +124,7 @@ async def test_parquet_without_amount_and_ms_timestamps(tmp_path: Path) -> None:
 async def test_errors(tmp_path: Path) -> None:
     bad = "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,NaN,3\n"
     (tmp_path / "ETH_1h.csv").write_text(bad)
-    source = FilesSource(tmp_path, AssetRegistry.default())
+    source = FilesSource(tmp_path, AssetRegistry(DEFAULT_ASSETS))
     with pytest.raises(UnknownSymbolError):
         await source.candles("NOPE")
     with pytest.raises(UpstreamUnavailableError, match="SOL_1h"):

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos_runner import Kronos, KronosPipeline, KronosTokenizer
+from kronos_runner.model import Kronos
+from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.runner import ModelSpec, RunnerCore
+from kronos_runner.tokenizer import KronosTokenizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kronos_reference"
 
@@ -57,3 +60,11 @@ def small_pipeline(tiny_model: Kronos, tiny_tokenizer: KronosTokenizer) -> Krono
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def core() -> RunnerCore:
+    """The runner core on the tiny reference checkpoint (cpu)."""
+    return RunnerCore.load(
+        ModelSpec(FIXTURES / "tiny-model", FIXTURES / "tiny-tokenizer", device="cpu")
+    )

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos_runner import FEATURES, Forecast
+from forecasting.baselines import Drift, NaiveLastPrice
+from forecasting.forecast import FEATURES, Forecast
 from kronos_runner.backtest import (
-    Drift,
-    NaiveLastPrice,
     confidence_buckets,
     main,
     rolling_windows,
@@ -40,7 +39,7 @@ class TruthForecaster:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame.set_index("timestamp")
 
-    def predict(
+    def forecast(
         self, series: list[pd.DataFrame], horizon: int, *, samples: int, seed: int | None
     ) -> list[Forecast]:
         out = []
@@ -123,7 +122,6 @@ def test_confidence_buckets() -> None:
 
 
 def test_service_confidence_of_a_perfect_forecaster() -> None:
-    pytest.importorskip("forecast_service.summary")
     frame = _linear_frame()
     result = run_backtest(
         {"truth": TruthForecaster(frame)},

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos_runner import KronosPipeline
 from kronos_runner.generate import filter_logits, sample_tokens
+from kronos_runner.pipeline import KronosPipeline
 
 
 def _kept(logits: torch.Tensor) -> list[int]:

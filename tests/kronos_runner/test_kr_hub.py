@@ -10,8 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kronos_runner import Kronos, KronosTokenizer
 from kronos_runner.hub import CheckpointError
+from kronos_runner.model import Kronos
+from kronos_runner.tokenizer import KronosTokenizer
 
 OFFICIAL = [
     "NeoQuasar/Kronos-mini",

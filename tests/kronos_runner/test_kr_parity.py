@@ -11,7 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kronos_runner import Kronos, KronosPipeline, KronosTokenizer
+from kronos_runner.model import Kronos
+from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.tokenizer import KronosTokenizer
 
 ATOL = 1e-5
 
@@ -79,7 +81,7 @@ def test_greedy_forecasts_match_reference(
     case = next(c for c in _cases(fixtures_dir) if c["name"] == name)
     assert case["clip"] == 5
     pipe = KronosPipeline.from_pretrained(
-        tiny_model, tiny_tokenizer, device="cpu", max_context=case["max_context"]
+        tiny_model, tiny_tokenizer, device="cpu", max_context=case["max_context"], unit_scale=False
     )
     frame = candles.iloc[: case["lookback"]][["timestamp", *case["columns"]]]
     (forecast,) = pipe.predict(

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos_runner import FEATURES, Forecast, KronosPipeline
+from forecasting.forecast import FEATURES, Forecast
+from kronos_runner.pipeline import KronosPipeline
 
 
 def _with(candles: pd.DataFrame, **changes) -> pd.DataFrame:
@@ -155,8 +156,6 @@ def test_attributes_and_loading_from_dirs(fixtures_dir: Path) -> None:
     pipe = KronosPipeline.from_pretrained(
         fixtures_dir / "tiny-model", str(fixtures_dir / "tiny-tokenizer"), device="auto"
     )
-    assert pipe.model_id == str(fixtures_dir / "tiny-model")
-    assert pipe.tokenizer_id == str(fixtures_dir / "tiny-tokenizer")
     assert pipe.max_context == 512
     assert pipe.device == torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     assert not pipe.model.training and not pipe.tokenizer.training
@@ -193,8 +192,9 @@ def test_cuda_matches_cpu_greedy(tiny_model, tiny_tokenizer, candles, dtype) -> 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_bfloat16_plumbing(fixtures_dir: Path, candles: pd.DataFrame, use_cache: bool) -> None:
     """bf16 is offered on CUDA only; its dtype handling is exercised here on CPU."""
-    from kronos_runner import Kronos, KronosTokenizer
+    from kronos_runner.model import Kronos
     from kronos_runner.pipeline import _place
+    from kronos_runner.tokenizer import KronosTokenizer
 
     cpu, bf16 = torch.device("cpu"), torch.bfloat16
     model = _place(Kronos.from_pretrained(fixtures_dir / "tiny-model"), cpu, bf16)

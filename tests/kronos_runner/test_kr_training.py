@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from kronos_runner import Kronos, KronosTokenizer
-from kronos_runner.tokenizer import BinarySphericalQuantizer
+from kronos_runner.model import Kronos
+from kronos_runner.tokenizer import BinarySphericalQuantizer, KronosTokenizer
 
 
 def test_bsq_loss_matches_formula() -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kronos_runner import KronosPipeline
+from data_sources.files import read_candle_file
+from forecasting.calibration import BandCalibration
 from kronos_runner.backtest import main as backtest_main
-from kronos_runner.calibration import BandCalibration
-from kronos_runner.candles import read_candles
+from kronos_runner.pipeline import KronosPipeline
 from kronos_runner.train import main
 
 TINY_TOKENIZER = {"d_model": 16, "n_heads": 2, "ff_dim": 32, "n_enc_layers": 2,
@@ -48,7 +48,7 @@ def test_training_lowers_the_validation_loss(trained: tuple[Path, dict]) -> None
 def test_checkpoint_loads_into_the_pipeline(trained: tuple[Path, dict], ohlcv_dir: Path) -> None:
     out, _ = trained
     pipe = KronosPipeline.from_pretrained(out / "model", out / "tokenizer", device="cpu")
-    series = read_candles(ohlcv_dir / "BTC_1h.csv").iloc[-64:]
+    series = read_candle_file(ohlcv_dir / "BTC_1h.csv").iloc[-64:]
     (forecast,) = pipe.predict(series, 8, samples=3, seed=0)
     assert forecast.paths.shape == (3, 8, 6)
     assert torch.isfinite(torch.from_numpy(forecast.paths)).all()

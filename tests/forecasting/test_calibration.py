@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos_runner import FEATURES, Forecast
-from kronos_runner.calibration import BandCalibration
-from kronos_runner.metrics import central_band, covered
+from forecasting.calibration import BandCalibration
+from forecasting.forecast import FEATURES, Forecast
+from forecasting.metrics import central_band, covered
 
 HORIZON, SAMPLES = 6, 50
 

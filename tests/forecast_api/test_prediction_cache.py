@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from forecast_service.prediction_cache import PredictionCache, PredictionKey
+from forecast_api.prediction_cache import PredictionCache, PredictionKey
 
 
 class Clock:
@@ -37,20 +37,25 @@ class Counter:
         return [(f"{k.symbol}@{k.last_candle_ms}", self.ttl) for k in keys]
 
 
+async def one(cache: PredictionCache, k: PredictionKey, compute: Counter) -> tuple[str, bool]:
+    """(value, cached) of one key."""
+    return (await cache.get_or_compute_many([k], compute))[0]
+
+
 async def test_hit_after_miss_and_new_candle_is_a_new_key() -> None:
     cache: PredictionCache[str] = PredictionCache()
     compute = Counter()
-    assert await cache.get_or_compute(key(), compute) == ("BTC@1", False)
-    assert await cache.get_or_compute(key(), compute) == ("BTC@1", True)
-    assert await cache.get_or_compute(key(candle=2), compute) == ("BTC@2", False)
-    assert await cache.get_or_compute(key(seed=5), compute) == ("BTC@1", False)
+    assert await one(cache, key(), compute) == ("BTC@1", False)
+    assert await one(cache, key(), compute) == ("BTC@1", True)
+    assert await one(cache, key(candle=2), compute) == ("BTC@2", False)
+    assert await one(cache, key(seed=5), compute) == ("BTC@1", False)
     assert len(compute.calls) == 3
 
 
 async def test_entries_expire_after_their_ttl() -> None:
     clock = Clock()
     cache: PredictionCache[str] = PredictionCache(timer=clock)
-    await cache.get_or_compute(key(), Counter(ttl=60))
+    await one(cache, key(), Counter(ttl=60))
     clock.now = 59
     assert cache.get(key()) == "BTC@1"
     clock.now = 61
@@ -60,7 +65,7 @@ async def test_entries_expire_after_their_ttl() -> None:
 async def test_single_flight_many_concurrent_callers_one_computation() -> None:
     cache: PredictionCache[str] = PredictionCache()
     compute = Counter(delay=0.05)
-    results = await asyncio.gather(*(cache.get_or_compute(key(), compute) for _ in range(1000)))
+    results = await asyncio.gather(*(one(cache, key(), compute) for _ in range(1000)))
     assert len(compute.calls) == 1
     assert {value for value, _ in results} == {"BTC@1"}
     assert sum(not cached for _, cached in results) == 1
@@ -69,7 +74,7 @@ async def test_single_flight_many_concurrent_callers_one_computation() -> None:
 async def test_many_computes_only_missing_keys_in_one_call() -> None:
     cache: PredictionCache[str] = PredictionCache()
     compute = Counter()
-    await cache.get_or_compute(key("ETH"), compute)
+    await one(cache, key("ETH"), compute)
     keys = [key("BTC"), key("ETH"), key("SOL"), key("BTC")]
     results = await cache.get_or_compute_many(keys, compute)
     assert [v for v, _ in results] == ["BTC@1", "ETH@1", "SOL@1", "BTC@1"]
@@ -85,16 +90,16 @@ async def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
         raise RuntimeError("boom")
 
     results = await asyncio.gather(
-        *(cache.get_or_compute(key(), failing) for _ in range(3)), return_exceptions=True
+        *(one(cache, key(), failing) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(r, RuntimeError) for r in results)
-    assert await cache.get_or_compute(key(), Counter()) == ("BTC@1", False)
+    assert await one(cache, key(), Counter()) == ("BTC@1", False)
 
 
 async def test_zero_ttl_is_not_cached_but_remembered_as_latest() -> None:
     clock = Clock()
     cache: PredictionCache[str] = PredictionCache(timer=clock)
-    await cache.get_or_compute(key(candle=1), Counter(ttl=0))
+    await one(cache, key(candle=1), Counter(ttl=0))
     assert cache.get(key(candle=1)) is None
     clock.now = 100
     assert cache.latest(key(candle=99), max_age=200) == ("BTC@1", 100)
@@ -105,9 +110,9 @@ async def test_zero_ttl_is_not_cached_but_remembered_as_latest() -> None:
 async def test_cancelled_caller_does_not_cancel_the_computation() -> None:
     cache: PredictionCache[str] = PredictionCache()
     compute = Counter(delay=0.05)
-    first = asyncio.create_task(cache.get_or_compute(key(), compute))
+    first = asyncio.create_task(one(cache, key(), compute))
     await asyncio.sleep(0.01)
-    second = asyncio.create_task(cache.get_or_compute(key(), compute))
+    second = asyncio.create_task(one(cache, key(), compute))
     await asyncio.sleep(0)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):

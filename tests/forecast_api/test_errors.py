@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from data_sources import UpstreamRateLimitedError, UpstreamUnavailableError
-from forecast_service.errors import from_market_error, install_error_handlers
+from forecast_api.errors import from_market_error, install_error_handlers
 
 
 def client_raising(exc: Exception) -> TestClient:

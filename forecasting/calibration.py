@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from kronos_runner import FEATURES, Forecast
-from kronos_runner.metrics import central_band
+from forecasting.forecast import FEATURES, Forecast
+from forecasting.metrics import central_band
 
 METHOD = "split-conformal, score = distance outside the raw band / band half-width, per step"
 # Degenerate (zero-width) bands, e.g. from a single sample path, are scaled by this fraction of

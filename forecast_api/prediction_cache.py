@@ -79,10 +79,6 @@ class PredictionCache(Generic[V]):
         age = self._timer() - entry.stored_at
         return (entry.value, age) if age <= max_age else None
 
-    async def get_or_compute(self, key: PredictionKey, compute: Compute[V]) -> tuple[V, bool]:
-        """(value, cached) for one key; see `get_or_compute_many`."""
-        return (await self.get_or_compute_many([key], compute))[0]
-
     async def get_or_compute_many(
         self, keys: Sequence[PredictionKey], compute: Compute[V]
     ) -> list[tuple[V, bool]]:

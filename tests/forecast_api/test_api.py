@@ -6,16 +6,17 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from data_sources import MarketDataSettings, build_source
-from forecast_service.api import create_app
-from forecast_service.forecasting import ForecastEngine
-from forecast_service.runner_core import LocalRunnerClient, RunnerCore
-from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
-from tests.forecast_service.api_helpers import API_ROUTES, assert_error, client_for
+from data_sources import MarketDataSettings
+from forecast_api.app import load_calibration
+from forecasting.calibration import BandCalibration
+from kronos_runner.runner import ModelSpec, RunnerCore
+from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
+from tests.forecast_api.api_helpers import API_ROUTES, LocalRunnerClient, assert_error, client_for
 
 
 def test_predict_shape_and_cache(client: TestClient) -> None:
@@ -137,14 +138,15 @@ def test_forecast_own_candles(client: TestClient, ohlcv_dir: Path) -> None:
     assert_error(client.post("/api/forecast", json={"rows": []}), 422, "invalid_parameters")
     huge = [dict(c, open=1e300, high=1e300, low=1e300, close=1e300) for c in candles[:3]]
     huge[1] = dict(huge[1], close=1e-300, low=1e-300)
-    extreme = client.post("/api/forecast", json={"candles": huge})  # beyond float32: fallback
-    assert extreme.status_code == 200, extreme.text
-    assert "too large" in extreme.json()["prediction"]["fallbackReason"]
+    extreme = client.post("/api/forecast", json={"candles": huge})  # beyond float32: invalid
+    assert_error(extreme, 422, "invalid_parameters")
+    assert "too large" in extreme.json()["message"]
 
 
 def test_fallback_when_model_not_loaded(make_settings, tmp_path: Path) -> None:
     settings = make_settings(kronos_model=str(tmp_path / "nothing"))
-    with client_for(settings, LocalRunnerClient(RunnerCore.load(settings))) as c:
+    core = RunnerCore.load(ModelSpec(settings.kronos_model, settings.kronos_tokenizer))
+    with client_for(settings, LocalRunnerClient(core)) as c:
         body = c.get("/api/predict", params={"symbol": "BTC", "seed": 1}).json()
         prediction = body["prediction"]
         assert prediction["model"] == "fallback" and prediction["modelId"] == "fallback"
@@ -213,29 +215,19 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
 
 
 def test_calibrated_bands(make_settings, core: RunnerCore, tmp_path: Path) -> None:
-    calibration_module = pytest.importorskip("kronos_runner.calibration")
-    import numpy as np
-
-    from forecast_service.forecasting import load_calibration
-
     path = tmp_path / "calibration.json"
-    calibration_module.BandCalibration({0.8: np.full(24, 0.5), 0.9: np.zeros(24)}).save(path)
+    BandCalibration({0.8: np.full(24, 0.5), 0.9: np.zeros(24)}).save(path)
     calibration, error = load_calibration(path)
+    assert calibration is not None
     assert error is None
-    settings = make_settings()
-    app = create_app(settings)
-    app.state.engine = ForecastEngine(
-        settings, build_source(settings.market), LocalRunnerClient(core), calibration=calibration
-    )
-    with TestClient(app) as c:
+    settings = make_settings(kronos_calibration=path)
+    with client_for(settings, LocalRunnerClient(core)) as c:
         prediction = c.get("/api/predict", params={"symbol": "ADA", "seed": 1}).json()["prediction"]
         assert prediction["model"] == "kronos" and prediction["calibrated"] is True
         assert c.get("/health").json()["model"]["calibrated"] is True
 
 
 def test_unusable_calibration_is_reported(tmp_path: Path) -> None:
-    from forecast_service.forecasting import load_calibration
-
     assert load_calibration(None) == (None, None)
     calibration, error = load_calibration(tmp_path / "missing.json")
     assert calibration is None and error

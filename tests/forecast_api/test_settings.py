@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forecast_service.settings import ServiceSettings
+from forecast_api.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import MarketDataSettings
-from forecast_service.runner_core import LocalRunnerClient, RunnerCore
-from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus
-from tests.forecast_service.api_helpers import assert_error, client_for
+from kronos_runner.runner import RunnerCore
+from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
+from tests.forecast_api.api_helpers import LocalRunnerClient, assert_error, client_for
 
 
 def hourly_candles(ohlcv_dir: Path, start: str, n: int = 20) -> list[dict]:

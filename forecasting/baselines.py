@@ -1,24 +1,37 @@
-"""Statistical fallback forecaster: moving-average drift plus a Monte-Carlo random walk.
+"""Baseline forecasters behind one protocol: the service's statistical fallback, naive, drift.
 
-Used when the Kronos model is not loaded, errors, times out or returns non-finite values. It
-follows the backtest baseline protocol and returns `kronos_runner.Forecast` objects, so the
-summary code is shared with the model's output.
+The fallback is what the service serves when the Kronos model is not loaded, errors, times out or
+returns unusable values; the backtest and the ledger score every baseline the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from kronos_runner import FEATURES, Forecast
+from forecasting.candles import candle_timestamps, future_index
+from forecasting.forecast import CLOSE, FEATURES, Forecast
 
 
-def _timestamps(df: pd.DataFrame) -> pd.DatetimeIndex:
-    """The series' timestamps (a `timestamp` column or the index), in UTC."""
-    stamps = pd.DatetimeIndex(df["timestamp"] if "timestamp" in df.columns else df.index)
-    return stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+class Forecaster(Protocol):
+    """Anything that samples forecast paths for candle series (Kronos, the baselines)."""
+
+    def forecast(
+        self, series: list[pd.DataFrame], horizon: int, *, samples: int, seed: int | None
+    ) -> list[Forecast]: ...
+
+
+def _horizon_index(df: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
+    """The `horizon` open times after the series' last candle, at its regular spacing."""
+    return future_index(candle_timestamps(df), horizon)
+
+
+def _last_features(df: pd.DataFrame) -> np.ndarray:
+    """The last candle in FEATURES order (missing volume/amount as 0)."""
+    return np.array([float(df[f].iloc[-1]) if f in df else 0.0 for f in FEATURES])
 
 
 class FallbackForecaster:
@@ -56,7 +69,7 @@ class FallbackForecaster:
             mu = float(log_returns.mean()) if log_returns.size else 0.0
         return mu, sigma
 
-    def predict(
+    def forecast(
         self,
         series: pd.DataFrame | Sequence[pd.DataFrame],
         horizon: int,
@@ -81,7 +94,6 @@ class FallbackForecaster:
     ) -> Forecast:
         if len(df) < 2:
             raise ValueError("series needs at least 2 rows")
-        stamps = _timestamps(df)
         close = df["close"].to_numpy(dtype=np.float64)
         if not np.isfinite(close).all() or (close <= 0).any():
             raise ValueError("close prices must be finite and positive")
@@ -105,6 +117,45 @@ class FallbackForecaster:
             level = float(recent[name].mean()) if name in recent.columns else 0.0
             paths[:, :, FEATURES.index(name)] = level if np.isfinite(level) else 0.0
 
-        step = pd.Timedelta(np.median(np.diff(stamps.as_unit("ns").asi8)), unit="ns")
-        future = pd.DatetimeIndex([stamps[-1] + step * (h + 1) for h in range(horizon)])
-        return Forecast(timestamps=future, paths=paths)
+        return Forecast(timestamps=_horizon_index(df, horizon), paths=paths)
+
+
+class NaiveLastPrice:
+    """Tomorrow looks like today: the last candle repeated (one path, a zero-width band)."""
+
+    def forecast(
+        self, series: list[pd.DataFrame], horizon: int, *, samples: int = 1, seed: int | None = None
+    ) -> list[Forecast]:
+        """One constant path per series."""
+        return [
+            Forecast(
+                timestamps=_horizon_index(df, horizon),
+                paths=np.tile(_last_features(df), (1, horizon, 1)),
+            )
+            for df in series
+        ]
+
+
+class Drift:
+    """Random walk with drift in log price: mean and volatility of the context's log returns,
+    Gaussian innovations. Prices follow the simulated close; volume/amount stay at the last."""
+
+    def forecast(
+        self,
+        series: list[pd.DataFrame],
+        horizon: int,
+        *,
+        samples: int = 100,
+        seed: int | None = None,
+    ) -> list[Forecast]:
+        """`samples` simulated paths per series."""
+        rng = np.random.default_rng(seed)
+        forecasts = []
+        for df in series:
+            returns = np.diff(np.log(df["close"].to_numpy(dtype=float)))
+            steps = returns.mean() + returns.std() * rng.standard_normal((samples, horizon))
+            close = float(df["close"].iloc[-1]) * np.exp(np.cumsum(steps, axis=1))
+            paths = np.tile(_last_features(df), (samples, horizon, 1))
+            paths[:, :, : CLOSE + 1] = close[:, :, None]
+            forecasts.append(Forecast(timestamps=_horizon_index(df, horizon), paths=paths))
+        return forecasts

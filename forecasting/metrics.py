@@ -8,11 +8,7 @@ over axis 0 for a per-step table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-
-DEFAULT_PINBALL_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def absolute_error(point: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -51,17 +47,6 @@ def crps_from_samples(paths: np.ndarray, truth: np.ndarray) -> np.ndarray:
     weights = (2.0 * np.arange(m) - m + 1.0)[None, :, None]
     pairwise = 2.0 * (np.sort(paths, axis=1) * weights).sum(axis=1)
     return spread_to_truth - pairwise / (2.0 * m * m)
-
-
-def pinball_loss(
-    paths: np.ndarray, truth: np.ndarray, levels: Sequence[float] = DEFAULT_PINBALL_LEVELS
-) -> np.ndarray:
-    """Quantile (pinball) loss of the sample quantiles, averaged over ``levels``."""
-    truth = np.asarray(truth, dtype=float)
-    quantiles = np.quantile(np.asarray(paths, dtype=float), levels, axis=1)  # (L, N, H)
-    tau = np.asarray(levels, dtype=float)[:, None, None]
-    diff = truth[None] - quantiles
-    return np.maximum(tau * diff, (tau - 1.0) * diff).mean(axis=0)
 
 
 def central_band(paths: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Fixtures of the forecast_service tests: settings on the shared candles, tiny checkpoints."""
+"""Fixtures of the forecast_api tests: settings on the shared candles, tiny checkpoints."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import MarketDataSettings
-from forecast_service.runner_core import LocalRunnerClient, RunnerCore
-from forecast_service.settings import ServiceSettings
-from tests.forecast_service.api_helpers import client_for
+from forecast_api.settings import ServiceSettings
+from kronos_runner.runner import ModelSpec, RunnerCore
+from tests.forecast_api.api_helpers import LocalRunnerClient, client_for
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +44,7 @@ def make_settings(ohlcv_dir: Path, tiny_checkpoint: tuple[Path, Path]):
 @pytest.fixture(scope="module")
 def core(tiny_checkpoint: tuple[Path, Path]) -> RunnerCore:
     """The runner core on the tiny checkpoint (cpu)."""
-    settings = ServiceSettings(
-        _env_file=None,
-        kronos_model=str(tiny_checkpoint[0]),
-        kronos_tokenizer=str(tiny_checkpoint[1]),
-        device="cpu",
-    )
-    return RunnerCore.load(settings)
+    return RunnerCore.load(ModelSpec(*tiny_checkpoint, device="cpu"))
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kronos_runner.metrics import (
+from forecasting.metrics import (
     absolute_error,
     absolute_percentage_error,
     central_band,
     covered,
     crps_from_samples,
     direction_hits,
-    pinball_loss,
 )
 
 TRUTH = np.array([[101.0, 99.0, 104.0]])
@@ -23,7 +22,6 @@ def test_truth_forecaster_has_zero_error_and_full_coverage() -> None:
     paths = np.repeat(TRUTH[:, None, :], 5, axis=1)
     assert absolute_error(paths.mean(axis=1), TRUTH).max() == 0
     assert crps_from_samples(paths, TRUTH).max() == pytest.approx(0)
-    assert pinball_loss(paths, TRUTH).max() == pytest.approx(0)
     assert covered(*central_band(paths, 0.9), TRUTH).min() == 1
     assert direction_hits(paths.mean(axis=1), TRUTH, LAST).tolist() == [[1, 1, 1]]
 
@@ -51,12 +49,10 @@ def test_crps_energy_form() -> None:
     assert crps_from_samples(paths, truth) == pytest.approx(brute)
 
 
-def test_pinball_and_band() -> None:
+def test_central_band() -> None:
     paths = np.arange(11.0)[None, :, None]  # samples 0..10: quantile q = 10 q
     low, high = central_band(paths, 0.8)
     assert (low.item(), high.item()) == pytest.approx((1.0, 9.0))
     assert covered(low, high, np.array([[9.5]])).item() == 0
-    # Median only, truth 7: loss 0.5 x |7 - 5| = 1.
-    assert pinball_loss(paths, np.array([[7.0]]), levels=[0.5]).item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="band level"):
         central_band(paths, 1.0)

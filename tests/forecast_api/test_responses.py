@@ -1,4 +1,4 @@
-"""Summary of sample paths: prices, bands, trend, confidence, up probability, calibration."""
+"""The `prediction` object from sample paths: prices, bands, trend, confidence, calibration."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast_service.summary import ForecastMeta, classify_trend, reference_step, summarize
-from kronos_runner import FEATURES, Forecast
+from forecast_api.responses import ForecastMeta, prediction_from
+from forecasting.calibration import BandCalibration
+from forecasting.forecast import FEATURES, Forecast
+from forecasting.summary import classify_trend, reference_step
 
 META = ForecastMeta("kronos", "m", "t", samples=10, seed=7)
 CLOSE = FEATURES.index("close")
@@ -30,7 +32,7 @@ def test_reference_step() -> None:
 def test_per_step_statistics_and_shape() -> None:
     rng = np.random.default_rng(0)
     closes = 100 + rng.normal(0, 1, size=(50, 30)).cumsum(axis=1)
-    prediction = summarize(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+    prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
     assert prediction.horizon == 30 and prediction.samples == 50
     assert [p.hour for p in prediction.predictions] == list(range(1, 31))
     assert prediction.predictions[0].timestamp == "2025-10-15T13:00:00Z"
@@ -49,7 +51,7 @@ def test_per_step_statistics_and_shape() -> None:
 
 def test_short_horizon_uses_the_last_step() -> None:
     closes = np.tile(np.linspace(101, 106, 6), (4, 1))
-    prediction = summarize(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+    prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
     assert prediction.price_24h == pytest.approx(106.0)
     assert prediction.trend == "bullish" and prediction.confidence == 1.0
 
@@ -75,19 +77,20 @@ def test_confidence_is_a_share_in_unit_interval() -> None:
     rng = np.random.default_rng(1)
     for _ in range(20):
         closes = 100 * np.exp(rng.normal(rng.normal(0, 0.01), 0.02, size=(17, 24)).cumsum(axis=1))
-        prediction = summarize(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+        prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
         assert 0.0 <= prediction.confidence <= 1.0
         assert 0.0 <= prediction.upProbability <= 1.0
 
 
 def test_calibrated_band_is_used_for_kronos_only() -> None:
-    calibration_module = pytest.importorskip("kronos_runner.calibration")
     rng = np.random.default_rng(2)
     closes = 100 + rng.normal(0, 1, size=(40, 24))
     forecast = make_forecast(closes)
-    calibration = calibration_module.BandCalibration({0.8: np.full(24, 1.0)})  # double half-width
-    calibrated = summarize(forecast, 100.0, META, trend_threshold=0.005, calibration=calibration)
-    raw = summarize(forecast, 100.0, META, trend_threshold=0.005)
+    calibration = BandCalibration({0.8: np.full(24, 1.0)})  # double half-width
+    calibrated = prediction_from(
+        forecast, 100.0, META, trend_threshold=0.005, calibration=calibration
+    )
+    raw = prediction_from(forecast, 100.0, META, trend_threshold=0.005)
     assert calibrated.calibrated
     low, high = calibration.band(forecast, level=0.8)
     assert [p.low for p in calibrated.predictions] == pytest.approx(low.tolist())
@@ -96,19 +99,18 @@ def test_calibrated_band_is_used_for_kronos_only() -> None:
     cal_width = calibrated.predictions[0].high - calibrated.predictions[0].low
     assert cal_width == pytest.approx(2 * raw_width)
     fallback = ForecastMeta("fallback", "fallback", None, 40, None, "model not loaded")
-    uncalibrated = summarize(
+    uncalibrated = prediction_from(
         forecast, 100.0, fallback, trend_threshold=0.005, calibration=calibration
     )
     assert not uncalibrated.calibrated and uncalibrated.fallbackReason == "model not loaded"
 
 
 def test_calibrated_band_never_goes_below_zero() -> None:
-    calibration_module = pytest.importorskip("kronos_runner.calibration")
     rng = np.random.default_rng(3)
     closes = 1.0 + rng.normal(0, 0.5, size=(40, 24)).clip(-0.9, None)  # wide raw bands
-    calibration = calibration_module.BandCalibration({0.8: np.full(24, 5.0)})  # 6x half-width
+    calibration = BandCalibration({0.8: np.full(24, 5.0)})  # 6x half-width
     assert (calibration.band(make_forecast(closes), level=0.8)[0] < 0).any()
-    calibrated = summarize(
+    calibrated = prediction_from(
         make_forecast(closes), 1.0, META, trend_threshold=0.005, calibration=calibration
     )
     assert min(p.low for p in calibrated.predictions) == 0.0

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast_service.fallback import FallbackForecaster
-from kronos_runner import FEATURES, Forecast
+from forecasting.baselines import FallbackForecaster
+from forecasting.forecast import FEATURES, Forecast
 
 CLOSE = FEATURES.index("close")
 
@@ -33,7 +33,7 @@ def synthetic(n: int = 400, drift: float = 0.0, sigma: float = 0.01, seed: int =
 
 def test_shapes_timestamps_and_consistency() -> None:
     df = synthetic()
-    [forecast] = FallbackForecaster().predict([df], 24, samples=30, seed=1)
+    [forecast] = FallbackForecaster().forecast([df], 24, samples=30, seed=1)
     assert isinstance(forecast, Forecast)
     assert forecast.paths.shape == (30, 24, len(FEATURES))
     assert np.isfinite(forecast.paths).all()
@@ -50,12 +50,12 @@ def test_shapes_timestamps_and_consistency() -> None:
 def test_seed_reproducible_and_series_independent() -> None:
     a, b = synthetic(seed=1), synthetic(seed=2)
     fallback = FallbackForecaster()
-    first = fallback.predict([a, b], 12, samples=5, seed=3)
-    again = fallback.predict([a], 12, samples=5, seed=3)
-    other = fallback.predict([a], 12, samples=5, seed=4)
+    first = fallback.forecast([a, b], 12, samples=5, seed=3)
+    again = fallback.forecast([a], 12, samples=5, seed=3)
+    other = fallback.forecast([a], 12, samples=5, seed=4)
     assert np.array_equal(first[0].paths, again[0].paths)
     assert not np.array_equal(first[0].paths, other[0].paths)
-    per_series = fallback.predict([a, b], 12, samples=5, seed=[3, 9])
+    per_series = fallback.forecast([a, b], 12, samples=5, seed=[3, 9])
     assert np.array_equal(per_series[0].paths, first[0].paths)
 
 
@@ -64,7 +64,7 @@ def test_drift_and_volatility_estimates() -> None:
     mu, sigma = FallbackForecaster(vol_window=1000).drift_and_volatility(up["close"].to_numpy())
     assert sigma == pytest.approx(0.01, rel=0.1)
     assert mu > 0
-    [forecast] = FallbackForecaster().predict(up, 24, samples=2000, seed=0)
+    [forecast] = FallbackForecaster().forecast(up, 24, samples=2000, seed=0)
     log_returns = np.diff(np.log(forecast.paths[:, :, CLOSE]), axis=1)
     assert log_returns.std() == pytest.approx(
         FallbackForecaster().drift_and_volatility(up["close"].to_numpy())[1], rel=0.05
@@ -73,7 +73,7 @@ def test_drift_and_volatility_estimates() -> None:
 
 
 def test_short_series_still_forecast() -> None:
-    [forecast] = FallbackForecaster().predict(synthetic(n=3), 4, samples=2, seed=0)
+    [forecast] = FallbackForecaster().forecast(synthetic(n=3), 4, samples=2, seed=0)
     assert forecast.paths.shape == (2, 4, len(FEATURES))
 
 
@@ -85,12 +85,12 @@ def test_bad_input_raises_value_error(bad: str) -> None:
     else:
         df.loc[3, "close"] = -1.0
     with pytest.raises(ValueError):
-        FallbackForecaster().predict([df], 4, samples=2, seed=0)
+        FallbackForecaster().forecast([df], 4, samples=2, seed=0)
 
 
 def test_on_shared_candles(ohlcv_dir: Path) -> None:
     df = pd.read_csv(ohlcv_dir / "BTC_1h.csv").tail(400)
-    [forecast] = FallbackForecaster().predict([df], 24, samples=30, seed=0)
+    [forecast] = FallbackForecaster().forecast([df], 24, samples=30, seed=0)
     last = df["close"].iloc[-1]
     assert np.isfinite(forecast.paths).all()
     assert 0.5 * last < np.median(forecast.paths[:, -1, CLOSE]) < 1.5 * last

@@ -1,13 +1,13 @@
 """Request and response models.
 
 The response models keep every field of the seed backend's API (same names and types) and only add
-fields. The runner models are what travels between the API service and the Kronos runner service.
+fields.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 import numpy as np
@@ -15,14 +15,17 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from kronos_runner import FEATURES, Forecast
-
 Trend = Literal["bullish", "bearish", "neutral"]
 
 SYMBOL_MAX_LENGTH = 20
 MAX_SEED = 2**63 - 1  # the model's generators take seeds in [0, 2**63)
 Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX_LENGTH)]
 Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED)]
+
+
+def now_iso() -> str:
+    """The current UTC time in the seed's format."""
+    return iso_utc(datetime.now(timezone.utc))
 
 
 def iso_utc(ts: datetime | pd.Timestamp) -> str:
@@ -257,98 +260,3 @@ class HealthResponse(BaseModel):
     timestamp: str
     model: ModelHealth
     dataSource: DataSourceHealth
-
-
-# ---- runner (API service <-> Kronos runner service) -----------------------------------------
-
-
-class SamplingParams(BaseModel):
-    """Sampling parameters; items with equal parameters share one generation pass."""
-
-    samples: int = Field(ge=1)
-    temperature: float = Field(1.0, gt=0)
-    top_k: int = Field(0, ge=0)
-    top_p: float = Field(0.9, gt=0, le=1)
-
-
-class RunnerItem(BaseModel):
-    """One series to forecast: columns of candles (timestamps in Unix ms), horizon, sampling."""
-
-    timestamps: list[int]
-    open: list[float]
-    high: list[float]
-    low: list[float]
-    close: list[float]
-    volume: list[float] | None = None
-    amount: list[float] | None = None
-    horizon: int
-    seed: int | None = None
-    sampling: SamplingParams
-
-    @classmethod
-    def from_frame(
-        cls, df: pd.DataFrame, horizon: int, sampling: SamplingParams, seed: int | None
-    ) -> RunnerItem:
-        """Build an item from a candle DataFrame (timestamp column, OHLC[VA])."""
-        columns = {name: df[name].astype(float).tolist() for name in FEATURES if name in df.columns}
-        stamps = pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True))
-        return cls(
-            timestamps=stamps.as_unit("ms").asi8.tolist(),
-            horizon=horizon,
-            seed=seed,
-            sampling=sampling,
-            **columns,
-        )
-
-    def frame(self) -> pd.DataFrame:
-        """The item's candles as a DataFrame for `KronosPipeline.predict`."""
-        data = {"timestamp": pd.to_datetime(self.timestamps, unit="ms", utc=True)}
-        for name in FEATURES:
-            values = getattr(self, name)
-            if values is not None:
-                data[name] = values
-        return pd.DataFrame(data)
-
-
-class RunnerResult(BaseModel):
-    """One item's outcome: paths (samples x horizon x 6, FEATURES order) or an error."""
-
-    ok: bool
-    error: str | None = None
-    error_kind: Literal["invalid", "failed", "not_loaded", "non_finite"] | None = None
-    timestamps: list[int] = []
-    paths: list[list[list[float]]] = []
-
-    @classmethod
-    def from_forecast(cls, forecast: Forecast) -> RunnerResult:
-        """Wrap a forecast; non-finite paths become a `non_finite` error."""
-        if not np.isfinite(forecast.paths).all():
-            return cls.failure("non_finite", "the model returned non-finite values")
-        return cls(
-            ok=True,
-            timestamps=forecast.timestamps.as_unit("ms").asi8.tolist(),
-            paths=forecast.paths.astype(float).tolist(),
-        )
-
-    @classmethod
-    def failure(cls, kind: str, message: str) -> RunnerResult:
-        """A per-item error."""
-        return cls(ok=False, error_kind=kind, error=message)
-
-    def forecast(self) -> Forecast:
-        """The result as a `kronos_runner.Forecast`."""
-        return Forecast(
-            timestamps=pd.DatetimeIndex(pd.to_datetime(self.timestamps, unit="ms", utc=True)),
-            paths=np.asarray(self.paths, dtype=np.float64),
-        )
-
-
-class RunnerStatus(BaseModel):
-    """The runner's model state (`loaded` false: `error` says why)."""
-
-    loaded: bool
-    modelId: str
-    tokenizerId: str
-    device: str | None = None
-    maxContext: int | None = None
-    error: str | None = None

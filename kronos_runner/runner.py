@@ -1,4 +1,4 @@
-"""The Kronos runner's logic, independent of BentoML: load once, forecast batches of items.
+"""The Kronos runner process's logic, independent of BentoML: load once, forecast batches.
 
 A batch may mix series of different lengths, horizons and sampling parameters. Items with equal
 sampling parameters share one `KronosPipeline.predict` call (one generation pass); every item gets
@@ -7,19 +7,30 @@ its own result or error, so one bad item never fails its neighbours.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
-from aiohttp import ClientConnectionError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
-
-from forecast_service.schemas import RunnerItem, RunnerResult, RunnerStatus, SamplingParams
-from forecast_service.settings import ServiceSettings
-from kronos_runner import KronosPipeline
+from kronos_runner.model import Kronos
+from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.tokenizer import KronosTokenizer
+from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus, SamplingParams
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which checkpoints to load and where: hub ids or local directories, device, dtype."""
+
+    model: str | Path
+    tokenizer: str | Path
+    model_revision: str | None = None
+    tokenizer_revision: str | None = None
+    device: str = "auto"
+    max_context: int = 512
+    dtype: str | None = None
 
 
 class RunnerCore:
@@ -30,37 +41,29 @@ class RunnerCore:
         self._status = status
 
     @classmethod
-    def load(cls, settings: ServiceSettings) -> RunnerCore:
-        """Load tokenizer + model from the settings; a failure is recorded, not raised."""
+    def load(cls, spec: ModelSpec) -> RunnerCore:
+        """Load tokenizer + model as `spec` says; a failure is recorded, not raised."""
         try:
-            from kronos_runner import Kronos, KronosTokenizer
-
-            model = Kronos.from_pretrained(
-                settings.kronos_model, revision=settings.kronos_model_revision
-            )
+            model = Kronos.from_pretrained(spec.model, revision=spec.model_revision)
             tokenizer = KronosTokenizer.from_pretrained(
-                settings.kronos_tokenizer, revision=settings.kronos_tokenizer_revision
+                spec.tokenizer, revision=spec.tokenizer_revision
             )
             pipeline = KronosPipeline.from_pretrained(
-                model,
-                tokenizer,
-                device=settings.device,
-                max_context=settings.kronos_max_context,
-                dtype=settings.kronos_dtype,
+                model, tokenizer, device=spec.device, max_context=spec.max_context, dtype=spec.dtype
             )
         except Exception as exc:  # any load failure -> fallback mode, reported by status()
             logger.warning("Kronos model not loaded, serving the fallback: %s", exc)
             status = RunnerStatus(
                 loaded=False,
-                modelId=settings.kronos_model,
-                tokenizerId=settings.kronos_tokenizer,
+                modelId=str(spec.model),
+                tokenizerId=str(spec.tokenizer),
                 error=f"{type(exc).__name__}: {exc}",
             )
             return cls(None, status)
         status = RunnerStatus(
             loaded=True,
-            modelId=settings.kronos_model,
-            tokenizerId=settings.kronos_tokenizer,
+            modelId=str(spec.model),
+            tokenizerId=str(spec.tokenizer),
             device=str(pipeline.device),
             maxContext=pipeline.max_context,
         )
@@ -105,47 +108,3 @@ class RunnerCore:
             logger.warning("runner item failed (%s): %s", kind, exc)
             return [RunnerResult.failure(kind, f"{type(exc).__name__}: {exc}")]
         return [RunnerResult.from_forecast(forecast) for forecast in forecasts]
-
-
-class LocalRunnerClient:
-    """The engine's `RunnerClient` over an in-process `RunnerCore` (no BentoML, no batching)."""
-
-    def __init__(self, core: RunnerCore) -> None:
-        self.core = core
-
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """Run the batch in a worker thread."""
-        return await asyncio.to_thread(self.core.forecast, items)
-
-    async def status(self) -> RunnerStatus:
-        """The core's model state."""
-        return self.core.status()
-
-
-class BentoRunnerClient:
-    """The engine's `RunnerClient` over the BentoML dependency (batched with other callers).
-
-    A dropped connection to the runner process (seen once right after start-up: aiohttp's
-    "Can not write request body") is retried once; forecasting is idempotent."""
-
-    def __init__(self, runner: Any, retry_wait_s: float = 0.2) -> None:
-        self._runner = runner
-        self._retry_wait_s = retry_wait_s
-
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """Forecast through the runner service."""
-        # The attempt-loop form: BentoML's handle is not a coroutine function, so tenacity's
-        # call form would not await it.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(ClientConnectionError),
-            stop=stop_after_attempt(2),
-            wait=wait_fixed(self._retry_wait_s),
-            reraise=True,
-        ):
-            with attempt:
-                results = await self._runner.to_async.forecast(items)
-        return results
-
-    async def status(self) -> RunnerStatus:
-        """The runner's model state."""
-        return await self._runner.to_async.status()

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data_sources import MarketDataError, UnknownSymbolError, UpstreamRateLimitedError
-from forecast_service.schemas import ErrorResponse
+from forecast_api.schemas import ErrorResponse
 
 logger = logging.getLogger(__name__)
 

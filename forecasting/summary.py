@@ -14,31 +14,37 @@ Definitions (the README repeats them):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pandas as pd
 
-from forecast_service.schemas import Prediction, PredictionPoint, Trend, iso_utc
-from kronos_runner import FEATURES, Forecast
+from forecasting.calibration import BandCalibration
+from forecasting.forecast import Forecast
 
-if TYPE_CHECKING:
-    from kronos_runner.calibration import BandCalibration
-
-CLOSE = FEATURES.index("close")
 BAND_LEVEL = 0.8  # central band: the 10% and 90% quantiles
 BAND_LEVELS = (0.1, 0.9)
 
 
 @dataclass(frozen=True)
-class ForecastMeta:
-    """Who produced a forecast and with which request parameters."""
+class Summary:
+    """What a forecast's close paths say, per step and at the reference step."""
 
-    model: Literal["kronos", "fallback"]
-    model_id: str
-    tokenizer_id: str | None
+    timestamps: pd.DatetimeIndex  # (horizon,) open times of the forecast candles
+    mean: np.ndarray  # (horizon,) mean close
+    median: np.ndarray  # (horizon,)
+    low: np.ndarray  # (horizon,) band edges: BAND_LEVELS quantiles, or calibrated
+    high: np.ndarray  # (horizon,)
+    price_24h: float
+    trend: str
+    confidence: float
+    up_probability: float
+    calibrated: bool
     samples: int
-    seed: int | None
-    reason: str | None = None
+
+    @property
+    def horizon(self) -> int:
+        """Number of forecast steps."""
+        return len(self.mean)
 
 
 def reference_step(horizon: int) -> int:
@@ -48,7 +54,7 @@ def reference_step(horizon: int) -> int:
 
 def classify_trend(
     final_closes: np.ndarray, last_close: float, threshold: float
-) -> tuple[Trend, float]:
+) -> tuple[str, float]:
     """Trend from the mean return at the reference step, and the share of paths agreeing."""
     returns = final_closes / last_close - 1.0
     mean_return = float(final_closes.mean()) / last_close - 1.0
@@ -62,48 +68,30 @@ def classify_trend(
 def summarize(
     forecast: Forecast,
     last_close: float,
-    meta: ForecastMeta,
     *,
     trend_threshold: float,
     calibration: BandCalibration | None = None,
-) -> Prediction:
-    """Summarise a forecast's close paths into the response's `prediction` object."""
-    closes = np.asarray(forecast.paths, dtype=np.float64)[:, :, CLOSE]
-    horizon = closes.shape[1]
-    mean = closes.mean(axis=0)
-    median = np.quantile(closes, 0.5, axis=0)
-    calibrated = calibration is not None and meta.model == "kronos"
-    if calibrated:
+) -> Summary:
+    """Summarise a forecast's close paths; `calibration` (if given) sets the band edges."""
+    closes = forecast.closes
+    if calibration is not None:
         low, high = calibration.band(forecast, level=BAND_LEVEL, feature="close")
         low = np.maximum(low, 0.0)  # a widened band must not promise negative prices
     else:
         low, high = np.quantile(closes, BAND_LEVELS, axis=0)
-    step = reference_step(horizon)
+    mean = closes.mean(axis=0)
+    step = reference_step(closes.shape[1])
     trend, confidence = classify_trend(closes[:, step], last_close, trend_threshold)
-    points = [
-        PredictionPoint(
-            hour=h + 1,
-            price=float(mean[h]),
-            timestamp=iso_utc(forecast.timestamps[h]),
-            median=float(median[h]),
-            low=float(low[h]),
-            high=float(high[h]),
-        )
-        for h in range(horizon)
-    ]
-    return Prediction(
+    return Summary(
+        timestamps=forecast.timestamps,
+        mean=mean,
+        median=np.quantile(closes, 0.5, axis=0),
+        low=low,
+        high=high,
         price_24h=float(mean[step]),
-        confidence=round(confidence, 4),
         trend=trend,
-        predictions=points,
-        model=meta.model,
-        modelId=meta.model_id,
-        tokenizerId=meta.tokenizer_id,
-        fallbackReason=meta.reason,
-        upProbability=round(float((closes[:, step] > last_close).mean()), 4),
-        bandLevels=BAND_LEVELS,
-        calibrated=calibrated,
-        horizon=horizon,
+        confidence=round(confidence, 4),
+        up_probability=round(float((closes[:, step] > last_close).mean()), 4),
+        calibrated=calibration is not None,
         samples=closes.shape[0],
-        seed=meta.seed,
     )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from aiohttp import ClientOSError
 
-from forecast_service.runner_core import BentoRunnerClient, RunnerCore
-from forecast_service.schemas import RunnerItem, RunnerResult, SamplingParams
-from kronos_runner import FEATURES
+from forecasting.forecast import FEATURES, Forecast
+from kronos_runner.runner import ModelSpec, RunnerCore
+from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +31,7 @@ def test_loads_the_tiny_checkpoint(core: RunnerCore) -> None:
 
 
 def test_load_failure_is_reported_not_raised(tmp_path: Path) -> None:
-    from forecast_service.settings import ServiceSettings
-
-    settings = ServiceSettings(_env_file=None, kronos_model=str(tmp_path / "missing"))
-    broken = RunnerCore.load(settings)
+    broken = RunnerCore.load(ModelSpec(tmp_path / "missing", "NeoQuasar/Kronos-Tokenizer-base"))
     status = broken.status()
     assert not status.loaded and "missing" in (status.error or "")
     results = broken.forecast(
@@ -94,8 +88,6 @@ def test_bad_item_does_not_fail_neighbours(core: RunnerCore, btc: pd.DataFrame) 
 
 
 def test_non_finite_forecast_becomes_an_error() -> None:
-    from kronos_runner import Forecast
-
     stamps = pd.date_range("2025-01-01", periods=2, freq="h", tz="UTC")
     paths = np.ones((1, 2, len(FEATURES)))
     paths[0, 1, 3] = np.inf
@@ -103,34 +95,9 @@ def test_non_finite_forecast_becomes_an_error() -> None:
     assert not result.ok and result.error_kind == "non_finite"
 
 
-class FlakyRunner:
-    """Stands in for the BentoML dependency handle: its transport drops the first `drops`
-    calls the way aiohttp does when the runner's socket closes mid-request."""
-
-    def __init__(self, drops: int) -> None:
-        self.drops = drops
-        self.calls = 0
-        self.to_async = self
-
-    def forecast(self, items: list[RunnerItem]) -> Coroutine[Any, Any, list[RunnerResult]]:
-        """Like BentoML's handle: a plain method that returns a coroutine."""
-        self.calls += 1
-        return self._answer(len(items), dropped=self.calls <= self.drops)
-
-    async def _answer(self, n: int, dropped: bool) -> list[RunnerResult]:
-        if dropped:
-            raise ClientOSError(None, "Can not write request body")
-        return [RunnerResult.failure("invalid", "placeholder") for _ in range(n)]
-
-
-async def test_bento_client_retries_one_dropped_connection(btc: pd.DataFrame) -> None:
-    runner = FlakyRunner(drops=1)
-    results = await BentoRunnerClient(runner, retry_wait_s=0).forecast([item(btc, 2)])
-    assert runner.calls == 2 and len(results) == 1
-
-
-async def test_bento_client_gives_up_after_two_drops(btc: pd.DataFrame) -> None:
-    runner = FlakyRunner(drops=2)
-    with pytest.raises(ClientOSError):
-        await BentoRunnerClient(runner, retry_wait_s=0).forecast([item(btc, 2)])
-    assert runner.calls == 2
+def test_non_positive_prices_become_an_error() -> None:
+    stamps = pd.date_range("2025-01-01", periods=2, freq="h", tz="UTC")
+    paths = np.ones((1, 2, len(FEATURES)))
+    paths[0, 1, 2] = -0.5  # a negative low
+    result = RunnerResult.from_forecast(Forecast(timestamps=stamps, paths=paths))
+    assert not result.ok and result.error_kind == "non_positive"

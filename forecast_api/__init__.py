@@ -1,0 +1,1 @@
+"""The API process: HTTP routes, market data, prediction cache, fallback and health (no torch)."""

@@ -1,0 +1,147 @@
+"""The API process's FastAPI app and its services; `service.py` mounts and binds them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from data_sources import MarketDataSource, build_source
+from forecast_api.errors import TOO_LARGE, error_json, install_error_handlers
+from forecast_api.health import DataSourceTracker, HealthReporter
+from forecast_api.market import MarketData
+from forecast_api.predictions import PredictionService
+from forecast_api.routes import Services, router
+from forecast_api.runner_client import RunnerClient
+from forecast_api.settings import ServiceSettings
+from forecasting.baselines import FallbackForecaster
+from forecasting.calibration import BandCalibration
+from forecasting.summary import BAND_LEVEL
+
+logger = logging.getLogger(__name__)
+
+BODY_BYTES_PER_CANDLE = 1024
+CATCH_ALL = "/api/{path:path}"
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
+    """(calibration, None) from KRONOS_CALIBRATION, (None, why) when it cannot be used."""
+    if path is None:
+        return None, None
+    try:
+        calibration = BandCalibration.load(path)
+        if BAND_LEVEL not in calibration.levels or calibration.feature != "close":
+            raise ValueError(f"needs a close-price calibration for level {BAND_LEVEL}")
+    except Exception as exc:  # missing file, bad JSON...
+        logger.warning("band calibration %s not used: %s", path, exc)
+        return None, f"{type(exc).__name__}: {exc}"
+    return calibration, None
+
+
+def build_services(
+    settings: ServiceSettings, runner: RunnerClient, source: MarketDataSource | None = None
+) -> Services:
+    """The services of one API worker: market data, predictions and health on `runner`."""
+    source = source or build_source(settings.market)
+    fallback = FallbackForecaster()
+    tracker = DataSourceTracker(source.name)
+    market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
+    calibration, calibration_error = load_calibration(settings.kronos_calibration)
+    predictions = PredictionService(
+        settings, market, runner, fallback=fallback, calibration=calibration
+    )
+    health = HealthReporter(
+        runner,
+        tracker,
+        model_id=settings.kronos_model,
+        tokenizer_id=settings.kronos_tokenizer,
+        calibrated=calibration is not None,
+        calibration_error=calibration_error,
+    )
+    return Services(settings, market, predictions, health)
+
+
+def max_body_size(settings: ServiceSettings) -> int:
+    """Largest request body accepted (413 above): room for FORECAST_MAX_CANDLES generously
+    formatted candles, so a huge body is refused before it is parsed."""
+    return BODY_BYTES_PER_CANDLE * settings.forecast_max_candles + 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: a JSON 413 for request bodies over `max_bytes`, refused by their
+    Content-Length up front or counted while a chunked body streams in (never read whole)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body over {self.max_bytes} bytes"
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await error_json(413, TOO_LARGE, message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            received = await receive()
+            seen += len(received.get("body", b""))
+            if seen > self.max_bytes:  # FastAPI's HTTPException: the body parser re-raises it
+                raise HTTPException(413, message)
+            return received
+
+        await self.app(scope, counted, send)
+
+
+async def unknown_route(request: Request, path: str) -> RedirectResponse:
+    """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
+    without this route BentoML answers them in plain text. A known path with a trailing
+    slash is redirected (307)."""
+    known = [r for r in router.routes if isinstance(r, APIRoute)]
+    if path.endswith("/"):
+        bare = {**request.scope, "path": request.url.path.rstrip("/")}
+        if any(route.matches(bare)[0] is Match.FULL for route in known):
+            return RedirectResponse(request.url.replace(path=bare["path"]), status_code=307)
+    allowed = {
+        method
+        for route in known
+        if route.matches(request.scope)[0] is Match.PARTIAL
+        for method in route.methods
+    }
+    if allowed:
+        raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+    raise StarletteHTTPException(404, f"no route /api/{path}")
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The app with every route, JSON errors and the body limit; bind services with
+    `forecast_api.routes.provide`."""
+    app = FastAPI(
+        title="Kronos forecast service",
+        version="0.1.0",
+        description="Crypto price forecasts from the Kronos candlestick foundation model.",
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_api_route(
+        CATCH_ALL,
+        unknown_route,
+        methods=ANY_METHOD,
+        include_in_schema=False,
+        response_model=None,
+    )
+    return app

@@ -1,0 +1,140 @@
+"""Market data as the API uses it: candles plus quote per symbol, the figures shown beside a
+forecast, history and assets, with every upstream outcome reported to the health tracker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from data_sources import History, MarketDataError, MarketDataSource, Quote, UnknownSymbolError
+from forecast_api.errors import DataUnavailableError
+from forecast_api.health import DataSourceTracker
+from forecast_api.schemas import AssetEntry, AssetsResponse
+
+INTERVAL = "1h"
+MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
+T = TypeVar("T")
+
+
+def canonical(symbol: str) -> str:
+    """A symbol as the asset registry spells it (`" btc"` -> `"BTC"`), known or not."""
+    return symbol.strip().upper()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Market figures shown next to a forecast: price, 24h change %, 24h volume, and the source
+    of the candles the forecast was made from."""
+
+    price: float
+    change_24h: float
+    volume_24h: float
+    source: str
+    stale: bool = False
+    age_seconds: float = 0.0
+
+    def aged(self, seconds: float) -> Snapshot:
+        """The same figures served `seconds` later from a cache, labelled stale."""
+        return replace(self, stale=True, age_seconds=self.age_seconds + seconds)
+
+
+def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
+    """Market figures from the quote; what it lacks is derived from the hourly candles."""
+    attrs = candles.attrs
+    close = candles["close"].to_numpy(dtype=np.float64)
+    day_ago = close[-25] if close.size > 24 else close[0]
+    derived = Snapshot(
+        price=float(close[-1]),
+        change_24h=float((close[-1] / day_ago - 1) * 100),
+        volume_24h=float(candles["amount"].iloc[-24:].sum()),
+        source=str(attrs.get("source", "candles")),
+        stale=bool(attrs.get("stale", False)),
+        age_seconds=float(attrs.get("age_seconds", 0.0)),
+    )
+    if quote is None:
+        return derived
+    return Snapshot(
+        price=float(quote.price),
+        change_24h=derived.change_24h if quote.change_24h is None else float(quote.change_24h),
+        volume_24h=derived.volume_24h if quote.volume_24h is None else float(quote.volume_24h),
+        source=derived.source,
+        stale=derived.stale or bool(quote.stale),
+        age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
+    )
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """One symbol's market data at one moment: its candles and (if available) quote."""
+
+    symbol: str
+    candles: pd.DataFrame
+    quote: Quote | None
+
+    @property
+    def last_candle(self) -> pd.Timestamp:
+        """Open time of the last closed candle."""
+        return pd.Timestamp(self.candles["timestamp"].iloc[-1])
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The figures shown beside a forecast."""
+        return snapshot(self.candles, self.quote)
+
+
+class MarketData:
+    """Reads a `MarketDataSource` for the API and tells the tracker how each call went."""
+
+    def __init__(self, source: MarketDataSource, tracker: DataSourceTracker, limit: int) -> None:
+        self.source = source
+        self.tracker = tracker
+        self.limit = limit
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """Await a data-source call, recording upstream failures (not unknown symbols)."""
+        try:
+            result = await call
+        except UnknownSymbolError:
+            raise
+        except MarketDataError as exc:
+            self.tracker.failed(exc)
+            raise
+        self.tracker.succeeded()
+        return result
+
+    async def view(self, symbol: str) -> MarketView:
+        """Candles (required: at least MIN_CANDLES) and the quote (optional) of a known symbol."""
+        asset = self.source.assets.get(symbol)
+        candles, quote = await asyncio.gather(
+            self._call(self.source.candles(asset.symbol, interval=INTERVAL, limit=self.limit)),
+            self._call(self.source.quote(asset.symbol)),
+            return_exceptions=True,
+        )
+        if isinstance(candles, BaseException):
+            raise candles
+        if len(candles) < MIN_CANDLES:
+            raise DataUnavailableError(
+                f"{len(candles)} candle(s) for {asset.symbol}: too few to forecast"
+            )
+        return MarketView(
+            asset.symbol, candles, None if isinstance(quote, BaseException) else quote
+        )
+
+    async def history(self, symbol: str, days: int) -> tuple[str, History]:
+        """(canonical symbol, its history of the last `days` days)."""
+        asset = self.source.assets.get(symbol)
+        return asset.symbol, await self._call(self.source.history(asset.symbol, days))
+
+    def assets(self) -> AssetsResponse:
+        """`GET /api/assets` in the seed's shape."""
+        entries = [AssetEntry(symbol=a.symbol, name=a.name) for a in self.source.assets.all()]
+        return AssetsResponse(assets=entries, count=len(entries))
+
+    async def aclose(self) -> None:
+        """Release the source's connections."""
+        await self.source.aclose()

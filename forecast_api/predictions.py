@@ -1,0 +1,299 @@
+"""Forecasts for the API: the runner (or the fallback), the prediction cache, stale answers.
+
+One symbol's failure never affects another: per-symbol outcomes are a response or a
+`ServiceError`. Model problems (not loaded, error, timeout, unusable output) fall back to the
+statistical forecaster with the reason in the response; market-data problems fall back to the
+latest cached forecast, labelled stale, or to a 503 when there is none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from data_sources import MarketDataError
+from forecast_api.errors import (
+    DataUnavailableError,
+    InvalidRequestError,
+    ServiceError,
+    from_market_error,
+)
+from forecast_api.market import MarketData, MarketView, canonical
+from forecast_api.prediction_cache import PredictionCache, PredictionKey
+from forecast_api.responses import CachedForecast, ForecastMeta, predict_response, prediction_from
+from forecast_api.runner_client import RunnerClient
+from forecast_api.schemas import (
+    ForecastRequest,
+    ForecastResponse,
+    Prediction,
+    PredictResponse,
+    iso_utc,
+    now_iso,
+)
+from forecast_api.settings import ServiceSettings
+from forecasting.baselines import FallbackForecaster
+from forecasting.calibration import BandCalibration
+from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams, forecast_problem
+
+logger = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Params:
+    """Resolved request parameters of a forecast."""
+
+    horizon: int
+    samples: int
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One series' summarised forecast and whether the Kronos model produced it."""
+
+    prediction: Prediction
+    from_model: bool
+
+
+class PredictionService:
+    """Forecasts per symbol or for caller-supplied candles, cached until the next candle."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        market: MarketData,
+        runner: RunnerClient,
+        *,
+        fallback: FallbackForecaster | None = None,
+        calibration: BandCalibration | None = None,
+    ) -> None:
+        self.settings = settings
+        self.market = market
+        self.runner = runner
+        self.fallback = fallback or FallbackForecaster()
+        self.calibration = calibration
+        self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
+            settings.prediction_cache_size
+        )
+
+    # ---- parameters -------------------------------------------------------------------------
+
+    def params(self, horizon: int | None, samples: int | None, seed: int | None) -> Params:
+        """Defaults and limits for horizon and samples (422 outside the limits)."""
+        s = self.settings
+        horizon = s.default_horizon if horizon is None else horizon
+        samples = s.kronos_samples if samples is None else samples
+        if not 1 <= horizon <= s.kronos_max_horizon:
+            raise InvalidRequestError(f"horizon must be between 1 and {s.kronos_max_horizon}")
+        if not 1 <= samples <= s.kronos_max_samples:
+            raise InvalidRequestError(f"samples must be between 1 and {s.kronos_max_samples}")
+        return Params(horizon, samples, seed)
+
+    def sampling(self, samples: int) -> SamplingParams:
+        """Sampling parameters for a request: its path count plus the configured sampler."""
+        s = self.settings
+        return SamplingParams(
+            samples=samples,
+            temperature=s.kronos_temperature,
+            top_k=s.kronos_top_k,
+            top_p=s.kronos_top_p,
+        )
+
+    # ---- forecasting ------------------------------------------------------------------------
+
+    async def _run_model(self, items: list[RunnerItem]) -> list[RunnerResult]:
+        """Runner results per item; a timeout or transport error becomes a per-item failure."""
+        try:
+            raw = await asyncio.wait_for(
+                self.runner.forecast(items), timeout=self.settings.kronos_timeout
+            )
+            results = [
+                r if isinstance(r, RunnerResult) else RunnerResult.model_validate(r) for r in raw
+            ]
+            if len(results) != len(items):
+                raise RuntimeError("runner returned a wrong number of results")
+            return results
+        except asyncio.TimeoutError:
+            reason = f"model timed out after {self.settings.kronos_timeout:g} s"
+        except Exception as exc:  # runner unreachable, overloaded (503), crashed...
+            reason = f"runner error: {type(exc).__name__}: {exc}"
+        logger.warning("falling back: %s", reason)
+        return [RunnerResult.failure("failed", reason) for _ in items]
+
+    async def forecast_frames(
+        self, frames: Sequence[pd.DataFrame], params: Params, *, invalid_is_error: bool = False
+    ) -> list[Outcome | ServiceError]:
+        """Forecast every frame in one runner call: per frame its outcome, or the error that
+        frame alone gets. A series the runner calls invalid is a 422 when `invalid_is_error`
+        (the caller sent it), else it falls back like any model failure."""
+        lookback = self.settings.kronos_lookback
+        sampling = self.sampling(params.samples)
+        items = [
+            RunnerItem.from_frame(frame.tail(lookback), params.horizon, sampling, params.seed)
+            for frame in frames
+        ]
+        results = await self._run_model(items)
+        return [
+            self._outcome(frame, params, result, invalid_is_error)
+            for frame, result in zip(frames, results, strict=True)
+        ]
+
+    def _outcome(
+        self, frame: pd.DataFrame, params: Params, result: RunnerResult, invalid_is_error: bool
+    ) -> Outcome | ServiceError:
+        """Summarise the runner's result, or the fallback's forecast when it is unusable."""
+        s = self.settings
+        if result.ok and (problem := forecast_problem(result.forecast())) is not None:
+            result = RunnerResult.failure(*problem)  # checked here too: the runner is remote
+        if result.ok:
+            forecast = result.forecast()
+            meta = ForecastMeta(
+                "kronos", s.kronos_model, s.kronos_tokenizer, params.samples, params.seed
+            )
+        elif invalid_is_error and result.error_kind == "invalid":
+            return InvalidRequestError(f"the candles cannot be forecast: {result.error}")
+        else:
+            try:
+                [forecast] = self.fallback.forecast(
+                    [frame], params.horizon, samples=params.samples, seed=params.seed
+                )
+            except ValueError as exc:
+                return DataUnavailableError(f"the candles cannot be forecast: {exc}")
+            meta = ForecastMeta(
+                "fallback", "fallback", None, params.samples, params.seed, result.error
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(forecast.paths.mean(axis=0)).all():
+                return InvalidRequestError("the candles are too extreme to forecast")
+        prediction = prediction_from(
+            forecast,
+            float(frame["close"].iloc[-1]),
+            meta,
+            trend_threshold=s.trend_threshold,
+            calibration=self.calibration,
+        )
+        return Outcome(prediction, meta.model == "kronos")
+
+    # ---- /api/predict and /api/predict/batch --------------------------------------------------
+
+    def _key(self, symbol: str, last_candle_ms: int, params: Params) -> PredictionKey:
+        return PredictionKey(
+            symbol=symbol,
+            last_candle_ms=last_candle_ms,
+            model_id=self.settings.kronos_model,
+            horizon=params.horizon,
+            samples=params.samples,
+            seed=params.seed,
+            sampling=tuple(self.sampling(params.samples).model_dump().values()),
+        )
+
+    async def predict_symbols(
+        self, symbols: Sequence[str], horizon: int | None, samples: int | None, seed: int | None
+    ) -> list[PredictResponse | ServiceError]:
+        """One response or error per symbol; all missing forecasts in one runner call."""
+        params = self.params(horizon, samples, seed)
+        fetched = await asyncio.gather(
+            *(self.market.view(symbol) for symbol in symbols), return_exceptions=True
+        )
+        outcomes: list[PredictResponse | ServiceError | None] = [None] * len(symbols)
+        views: dict[PredictionKey, MarketView] = {}
+        wanted: list[tuple[int, PredictionKey]] = []
+        for index, view in enumerate(fetched):
+            if isinstance(view, BaseException):
+                outcomes[index] = self._stale_or_error(view, symbols[index], params)
+                continue
+            key = self._key(view.symbol, view.last_candle.value // 1_000_000, params)
+            views[key] = view
+            wanted.append((index, key))
+        if wanted:
+            compute = partial(self._compute, views=views, params=params)
+            values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
+            for (index, key), (value, cached) in zip(wanted, values, strict=True):
+                outcomes[index] = (
+                    self._stale_or_error(value, key.symbol, params)
+                    if isinstance(value, ServiceError)
+                    else predict_response(key.symbol, value, cached, views[key].snapshot)
+                )
+        return [o for o in outcomes if o is not None]
+
+    async def _compute(
+        self, keys: list[PredictionKey], *, views: dict[PredictionKey, MarketView], params: Params
+    ) -> list[tuple[CachedForecast | ServiceError, float]]:
+        """The prediction cache's fill: forecast the missing keys, each with its time to live."""
+        done = await self.forecast_frames([views[key].candles for key in keys], params)
+        generated = now_iso()
+        values: list[tuple[CachedForecast | ServiceError, float]] = []
+        for key, outcome in zip(keys, done, strict=True):
+            if isinstance(outcome, ServiceError):  # unusable market data: not cached
+                values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
+                continue
+            view = views[key]
+            value = CachedForecast(
+                outcome.prediction, generated, iso_utc(view.last_candle), view.snapshot
+            )
+            ttl = INTERVAL_SECONDS if outcome.from_model else self.settings.fallback_cache_ttl
+            values.append((value, ttl))
+        return values
+
+    async def predict(
+        self, symbol: str, horizon: int | None, samples: int | None, seed: int | None
+    ) -> PredictResponse:
+        """`GET /api/predict` for one symbol; raises the symbol's `ServiceError`."""
+        outcome = (await self.predict_symbols([symbol], horizon, samples, seed))[0]
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
+
+    def _stale_or_error(
+        self, exc: BaseException, symbol: str, params: Params
+    ) -> ServiceError | PredictResponse:
+        """A market-data failure: the latest cached forecast, labelled stale, or the error."""
+        if isinstance(exc, MarketDataError):
+            error = from_market_error(exc)
+        elif isinstance(exc, ServiceError):
+            error = exc
+        else:
+            logger.exception("unexpected error fetching %s", symbol, exc_info=exc)
+            error = DataUnavailableError(f"market data unavailable: {type(exc).__name__}")
+        if error.status != 503:
+            return error
+        key = self._key(canonical(symbol), 0, params)
+        latest = self.cache.latest(key, self.settings.stale_max_age)
+        if latest is None:
+            return error
+        value, age = latest
+        return predict_response(canonical(symbol), value, True, value.snapshot.aged(age))
+
+    # ---- /api/forecast ------------------------------------------------------------------------
+
+    async def forecast_candles(self, request: ForecastRequest) -> ForecastResponse:
+        """`POST /api/forecast`: forecast the caller's own candles (not cached)."""
+        params = self.params(request.horizon, request.samples, request.seed)
+        if len(request.candles) > self.settings.forecast_max_candles:
+            raise InvalidRequestError(
+                f"at most {self.settings.forecast_max_candles} candles per request"
+            )
+        frame = request.frame()
+        stamps = pd.DatetimeIndex(frame["timestamp"])
+        last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
+        if last + step * params.horizon > pd.Timestamp.max.value:
+            raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
+        [outcome] = await self.forecast_frames([frame], params, invalid_is_error=True)
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return ForecastResponse(
+            prediction=outcome.prediction,
+            lastClose=float(frame["close"].iloc[-1]),
+            lastCandle=iso_utc(stamps[-1]),
+            intervalSeconds=step / 1e9,
+            timestamp=now_iso(),
+            generatedAt=now_iso(),
+        )

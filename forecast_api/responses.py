@@ -1,0 +1,102 @@
+"""Response objects from forecasts: the `prediction` object and the `/api/predict` body.
+
+Definitions of the figures (the README repeats them) are in `forecasting.summary`; here they are
+put into the seed's response shape together with who produced the forecast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from forecast_api.market import Snapshot
+from forecast_api.schemas import Prediction, PredictionPoint, PredictResponse, iso_utc, now_iso
+from forecasting.calibration import BandCalibration
+from forecasting.forecast import Forecast
+from forecasting.summary import BAND_LEVELS, summarize
+
+
+@dataclass(frozen=True)
+class ForecastMeta:
+    """Who produced a forecast and with which request parameters."""
+
+    model: Literal["kronos", "fallback"]
+    model_id: str
+    tokenizer_id: str | None
+    samples: int
+    seed: int | None
+    reason: str | None = None
+
+
+def prediction_from(
+    forecast: Forecast,
+    last_close: float,
+    meta: ForecastMeta,
+    *,
+    trend_threshold: float,
+    calibration: BandCalibration | None = None,
+) -> Prediction:
+    """The response's `prediction` object; the band calibration applies to Kronos only."""
+    summary = summarize(
+        forecast,
+        last_close,
+        trend_threshold=trend_threshold,
+        calibration=calibration if meta.model == "kronos" else None,
+    )
+    points = [
+        PredictionPoint(
+            hour=h + 1,
+            price=float(summary.mean[h]),
+            timestamp=iso_utc(summary.timestamps[h]),
+            median=float(summary.median[h]),
+            low=float(summary.low[h]),
+            high=float(summary.high[h]),
+        )
+        for h in range(summary.horizon)
+    ]
+    return Prediction(
+        price_24h=summary.price_24h,
+        confidence=summary.confidence,
+        trend=summary.trend,
+        predictions=points,
+        model=meta.model,
+        modelId=meta.model_id,
+        tokenizerId=meta.tokenizer_id,
+        fallbackReason=meta.reason,
+        upProbability=summary.up_probability,
+        bandLevels=BAND_LEVELS,
+        calibrated=summary.calibrated,
+        horizon=summary.horizon,
+        samples=summary.samples,
+        seed=meta.seed,
+    )
+
+
+@dataclass(frozen=True)
+class CachedForecast:
+    """A summarised forecast as kept in the prediction cache, with the market figures it saw."""
+
+    prediction: Prediction
+    generated_at: str
+    last_candle: str
+    snapshot: Snapshot
+
+
+def predict_response(
+    symbol: str, value: CachedForecast, cached: bool, snap: Snapshot
+) -> PredictResponse:
+    """The `GET /api/predict` body for a cached or fresh forecast and its market figures."""
+    return PredictResponse(
+        symbol=symbol,
+        currentPrice=snap.price,
+        change24h=snap.change_24h,
+        volume24h=snap.volume_24h,
+        prediction=value.prediction,
+        timestamp=now_iso(),
+        dataSource=snap.source,
+        lastCandle=value.last_candle,
+        cached=cached,
+        stale=snap.stale,
+        dataAgeSeconds=round(snap.age_seconds, 3),
+        generatedAt=value.generated_at,
+    )

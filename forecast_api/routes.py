@@ -1,0 +1,125 @@
+"""The HTTP routes as plain functions; their services arrive through FastAPI dependencies.
+
+`Services` holds what the routes need; `provide(app, services)` binds it to an app through
+FastAPI's dependency overrides (tests bind their own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+
+from forecast_api.errors import ERROR_RESPONSES, InvalidRequestError, ServiceError
+from forecast_api.health import HealthReporter
+from forecast_api.market import MarketData, canonical
+from forecast_api.predictions import PredictionService
+from forecast_api.schemas import (
+    MAX_SEED,
+    SYMBOL_MAX_LENGTH,
+    AssetsResponse,
+    BatchEntry,
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ForecastRequest,
+    ForecastResponse,
+    HealthResponse,
+    HistoryData,
+    HistoryResponse,
+    PredictResponse,
+    now_iso,
+)
+from forecast_api.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything behind the routes, built once per API worker."""
+
+    settings: ServiceSettings
+    market: MarketData
+    predictions: PredictionService
+    health: HealthReporter
+
+
+def services() -> Services:
+    """Dependency placeholder; `provide` binds the real services."""
+    raise RuntimeError("no services bound to this app: call forecast_api.routes.provide()")
+
+
+def provide(app: FastAPI, bound: Services) -> None:
+    """Serve `bound` to every route of `app`."""
+    app.dependency_overrides[services] = lambda: bound
+
+
+Deps = Annotated[Services, Depends(services)]
+Symbol = Annotated[
+    str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
+]
+Seed = Annotated[
+    int | None, Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)")
+]
+Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)")]
+Samples = Annotated[int | None, Query(ge=1, description="sample paths")]
+Days = Annotated[int, Query(ge=1, le=365)]
+
+router = APIRouter()
+
+
+@router.get("/api/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+async def predict(
+    deps: Deps, symbol: Symbol, horizon: Horizon = None, samples: Samples = None, seed: Seed = None
+) -> PredictResponse:
+    """Forecast the next `horizon` hours of `symbol` (cached until the next candle closes)."""
+    return await deps.predictions.predict(symbol, horizon, samples, seed)
+
+
+@router.post("/api/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
+async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictResponse:
+    """Forecast several symbols in as few model passes as possible; errors per entry."""
+    limit = deps.settings.batch_max_symbols
+    if len(body.symbols) > limit:
+        raise InvalidRequestError(f"at most {limit} symbols per batch")
+    outcomes = await deps.predictions.predict_symbols(
+        body.symbols, body.horizon, body.samples, body.seed
+    )
+    entries = [
+        BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)
+        if isinstance(o, ServiceError)
+        else BatchEntry(symbol=o.symbol, ok=True, data=o)
+        for symbol, o in zip(body.symbols, outcomes, strict=True)
+    ]
+    return BatchPredictResponse(results=entries, count=len(entries), timestamp=now_iso())
+
+
+@router.post("/api/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
+    """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
+    return await deps.predictions.forecast_candles(body)
+
+
+@router.get("/api/history", response_model=HistoryResponse, responses=ERROR_RESPONSES)
+async def history(deps: Deps, symbol: Symbol, days: Days = 7) -> HistoryResponse:
+    """Price, volume and market-cap points for the last `days` days."""
+    name, points = await deps.market.history(symbol, days)
+    return HistoryResponse(
+        symbol=name,
+        days=days,
+        data=HistoryData(**points.to_seed_dict()),
+        timestamp=now_iso(),
+        dataSource=str(points.source),
+        stale=bool(points.stale),
+    )
+
+
+@router.get("/api/assets", response_model=AssetsResponse)
+async def assets(deps: Deps) -> AssetsResponse:
+    """The supported assets."""
+    return deps.market.assets()
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(deps: Deps) -> HealthResponse:
+    """Liveness plus model state (loaded, or fallback and why) and data source state."""
+    return await deps.health.report()

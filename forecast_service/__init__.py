@@ -1,1 +1,0 @@
-"""Service-layer logic of the forecast service: settings, schemas, summaries, fallback, cache."""
