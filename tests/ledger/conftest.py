@@ -16,12 +16,11 @@ import pytest
 
 from ledger.store import Ledger
 
-PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
-
 
 def _pg_bin(name: str) -> Path | None:
-    """A PostgreSQL server binary, or None."""
-    for d in PG_BIN_DIRS:
+    """A PostgreSQL server binary (Debian keeps them in /usr/lib/postgresql/N/bin), or None."""
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for d in [*debian, Path("/usr/local/bin"), Path("/usr/bin")]:
         if (d / name).exists():
             return d / name
     found = shutil.which(name)
