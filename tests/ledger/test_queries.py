@@ -9,7 +9,7 @@ from ledger_helpers import HOUR, T0, record
 from sqlalchemy import select
 
 from ledger.models import ForecastRow, StepRow
-from ledger.queries import accuracy, decode_cursor, ece, forecasts
+from ledger.queries import accuracy, decode_cursor, ece, forecasts, gauges
 from ledger.scorer import score_due
 from ledger.store import Ledger
 
@@ -112,3 +112,21 @@ def test_forecasts_are_paginated_newest_first_with_realised_values(ledger: Ledge
     assert all(s["status"] == "scored" and s["realised"] > 0 for s in first["steps"])
     with pytest.raises(ValueError):
         decode_cursor("not-a-cursor")
+
+
+def test_gauges_per_symbol(ledger: Ledger) -> None:
+    _fill(ledger)
+    now, days = T0 + 7 * DAY, 5
+    got = gauges(ledger, "1h", days, now)
+    df = _frame(ledger)
+    df = df[(df.kind == "scheduled") & (df.origin >= now - days * DAY) & (df.origin <= now)]
+    eth = df[df.symbol == "ETH"]
+    assert got["ETH"]["coverage80"] == pytest.approx(eth.hit80.mean())
+    assert got["ETH"]["crpsSkill"] == pytest.approx(1 - eth.crps.mean() / eth.naive_crps.mean())
+    one = accuracy(ledger, "ETH", "1h", days, now)["confidence"]["ece"]
+    assert got["ETH"]["ece"] == pytest.approx(one)
+    assert got["BTC"]["scorerLag"] == 0.0
+    late = T0 + 40 * DAY
+    ledger.insert([record(symbol="SOL", origin=late)])  # due, never scored
+    lagging = gauges(ledger, "1h", days, late + 10 * HOUR)
+    assert lagging["SOL"]["scorerLag"] == 10 * HOUR - 2 * HOUR  # step 1 closed at late + 2h
