@@ -3,6 +3,7 @@
 - `forecasts`: one row per recorded forecast (who made it, with what, from which origin).
 - `forecast_steps`: one row per forecast step: what was served (raw and calibrated) and, once its
   candle has closed, how it scored. `status` is pending, scored or unscorable.
+- `step_quantiles`: each step's raw and served quantile grids (for CRPS and PIT).
 - `schedule_claims`: the (symbol, interval, origin) a replica claimed for its scheduled forecast.
 """
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -90,8 +92,6 @@ class StepRow(Base):
     closes_at: Mapped[int] = mapped_column(BigInteger)  # when that candle closes
     mean: Mapped[float] = mapped_column(Float)
     median: Mapped[float] = mapped_column(Float)
-    quantiles: Mapped[bytes] = mapped_column(LargeBinary)  # raw, float64 on QUANTILE_LEVELS
-    quantiles_cal: Mapped[bytes | None] = mapped_column(LargeBinary)  # as served, if calibrated
     calibrated: Mapped[bool] = mapped_column(Boolean)
     low80_raw: Mapped[float] = mapped_column(Float)
     high80_raw: Mapped[float] = mapped_column(Float)
@@ -128,6 +128,25 @@ class StepRow(Base):
     __table_args__ = (
         Index("ix_steps_due", "status", "closes_at"),
         Index("ix_steps_pit", "step", "status", "closes_at"),
+        Index("ix_steps_forecast_status", "forecast_id", "status"),
+    )
+
+
+class QuantileRow(Base):
+    """A step's quantile grids (kept apart so aggregates scan slim step rows)."""
+
+    __tablename__ = "step_quantiles"
+    forecast_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # float64 on QUANTILE_LEVELS
+    calibrated: Mapped[bytes | None] = mapped_column(LargeBinary)  # as served, if calibrated
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["forecast_id", "step"],
+            ["forecast_steps.forecast_id", "forecast_steps.step"],
+            ondelete="CASCADE",
+        ),
     )
 
 

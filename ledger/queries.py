@@ -37,11 +37,10 @@ def _track_filter(symbol: str, interval: str, start: int, end: int) -> list:
         ForecastRow.interval == interval,
         ForecastRow.kind.in_(TRACK_RECORD_KINDS),
         ForecastRow.origin.between(start, end),
-        StepRow.status == SCORED,
     ]
     if symbol.upper() != "ALL":
         where.append(ForecastRow.symbol == symbol)
-    return where
+    return [*where, StepRow.status == SCORED]  # the steps' condition last
 
 
 def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
@@ -122,11 +121,12 @@ def accuracy(
     end = to_epoch(now)
     start = end - int(days * 86400)
     where = _track_filter(symbol, interval, start, end)
-    count = (
-        select(func.count(func.distinct(StepRow.forecast_id)))
-        .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
-        .where(*where)
+    any_scored = (
+        select(StepRow.step)
+        .where(StepRow.forecast_id == ForecastRow.id, StepRow.status == SCORED)
+        .exists()
     )
+    count = select(func.count()).select_from(ForecastRow).where(*where[:-1], any_scored)
     with ledger.engine.connect() as conn:
         scored = int(conn.execute(count).scalar_one())
     served = _buckets(ledger, where, StepRow.confidence)

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import bindparam, select, update
 
 from forecasting import scoring as sc
-from ledger.models import PENDING, SCORED, UNSCORABLE, ForecastRow, StepRow
+from ledger.models import PENDING, SCORED, UNSCORABLE, ForecastRow, QuantileRow, StepRow
 from ledger.records import from_epoch, to_epoch
 from ledger.store import Ledger, unpack
 
@@ -30,8 +30,8 @@ _DUE = (
     StepRow.candle_open,
     StepRow.closes_at,
     StepRow.mean,
-    StepRow.quantiles,
-    StepRow.quantiles_cal,
+    QuantileRow.raw,
+    QuantileRow.calibrated.label("served"),
     StepRow.low80_raw,
     StepRow.high80_raw,
     StepRow.low90_raw,
@@ -63,11 +63,11 @@ def score_rows(rows: list, realised: np.ndarray) -> list[dict]:
     """Score values for due step rows (as selected by `_DUE`) against their realised closes."""
     y = realised
     col = {name: np.array([getattr(r, name) for r in rows]) for name in rows[0]._fields}
-    raw = np.stack([unpack(b) for b in col["quantiles"]])
+    raw = np.stack([unpack(b) for b in col["raw"]])
     served = np.stack(
         [
             unpack(c) if c is not None else unpack(b)
-            for b, c in zip(col["quantiles"], col["quantiles_cal"], strict=True)
+            for b, c in zip(col["raw"], col["served"], strict=True)
         ]
     )
     last, step = col["last_close"].astype(float), col["step"].astype(float)
@@ -139,6 +139,10 @@ def score_due(ledger: Ledger, closes: Closes, now: int, *, grace: int, batch: in
     stmt = (
         select(*_DUE)
         .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
+        .join(
+            QuantileRow,
+            (QuantileRow.forecast_id == StepRow.forecast_id) & (QuantileRow.step == StepRow.step),
+        )
         .where(StepRow.status == PENDING, StepRow.closes_at <= now)
         .order_by(StepRow.closes_at, StepRow.forecast_id, StepRow.step)
     )

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from forecasting.recalibration import Calibration, RecalibrationSettings, fit_calibration
 from ledger.db import create_ledger_engine, migrate
-from ledger.models import SCORED, TRACK_RECORD_KINDS, ClaimRow, ForecastRow, StepRow
+from ledger.models import SCORED, TRACK_RECORD_KINDS, ClaimRow, ForecastRow, QuantileRow, StepRow
 from ledger.records import ForecastRecord, StepRecord, from_epoch
 
 
@@ -55,6 +55,12 @@ def _forecast_values(r: ForecastRecord) -> dict:
     }
 
 
+def _quantile_values(forecast_id: int, s: StepRecord) -> dict:
+    """The `step_quantiles` row of a step."""
+    cal = None if s.quantiles_cal is None else pack(s.quantiles_cal)
+    return {"forecast_id": forecast_id, "step": s.step, "raw": pack(s.quantiles), "calibrated": cal}
+
+
 def _step_values(forecast_id: int, s: StepRecord) -> dict:
     """The `forecast_steps` row of a step."""
     return {
@@ -64,8 +70,6 @@ def _step_values(forecast_id: int, s: StepRecord) -> dict:
         "closes_at": s.closes_at,
         "mean": s.mean,
         "median": s.median,
-        "quantiles": pack(s.quantiles),
-        "quantiles_cal": None if s.quantiles_cal is None else pack(s.quantiles_cal),
         "calibrated": s.quantiles_cal is not None,
         "low80_raw": s.bands_raw[0.8][0],
         "high80_raw": s.bands_raw[0.8][1],
@@ -114,6 +118,8 @@ class Ledger:
                     continue  # already recorded (a retried flush) or another replica's forecast
                 steps = [_step_values(row[0], s) for s in record.steps]
                 conn.execute(insert(StepRow.__table__), steps)  # Core: no ORM overhead
+                grids = [_quantile_values(row[0], s) for s in record.steps]
+                conn.execute(insert(QuantileRow.__table__), grids)
                 written += 1
         return written
 

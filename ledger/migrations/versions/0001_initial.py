@@ -1,4 +1,4 @@
-"""Initial ledger tables: forecasts, forecast_steps, schedule_claims.
+"""Initial ledger tables: forecasts, forecast_steps, step_quantiles, schedule_claims.
 
 Revision ID: 0001
 Revises: (none)
@@ -75,8 +75,6 @@ def upgrade() -> None:
         sa.Column("closes_at", sa.BigInteger(), nullable=False),
         sa.Column("mean", sa.Float(), nullable=False),
         sa.Column("median", sa.Float(), nullable=False),
-        sa.Column("quantiles", sa.LargeBinary(), nullable=False),
-        sa.Column("quantiles_cal", sa.LargeBinary(), nullable=True),
         sa.Column("calibrated", sa.Boolean(), nullable=False),
         sa.Column("low80_raw", sa.Float(), nullable=False),
         sa.Column("high80_raw", sa.Float(), nullable=False),
@@ -112,13 +110,31 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["forecast_id"], ["forecasts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("forecast_id", "step"),
     )
+    op.create_table(
+        "step_quantiles",
+        sa.Column("forecast_id", sa.Integer(), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.Column("calibrated", sa.LargeBinary(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["forecast_id", "step"],
+            ["forecast_steps.forecast_id", "forecast_steps.step"],
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("forecast_id", "step"),
+    )
     op.create_index("ix_steps_due", "forecast_steps", ["status", "closes_at"], unique=False)
+    op.create_index(
+        "ix_steps_forecast_status", "forecast_steps", ["forecast_id", "status"], unique=False
+    )
     op.create_index("ix_steps_pit", "forecast_steps", ["step", "status", "closes_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_steps_pit", table_name="forecast_steps")
+    op.drop_index("ix_steps_forecast_status", table_name="forecast_steps")
     op.drop_index("ix_steps_due", table_name="forecast_steps")
+    op.drop_table("step_quantiles")
     op.drop_table("forecast_steps")
     op.drop_table("schedule_claims")
     op.drop_index(
