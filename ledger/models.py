@@ -127,7 +127,7 @@ class StepRow(Base):
 
     __table_args__ = (
         Index("ix_steps_due", "status", "closes_at"),
-        Index("ix_steps_pit", "step", "status", "closes_at"),
+        Index("ix_steps_pit", "step", "status", "closes_at", "forecast_id", "pit"),
         Index("ix_steps_forecast_status", "forecast_id", "status"),
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from forecasting.recalibration import Calibration, RecalibrationSettings, fit_calibration
@@ -164,30 +164,30 @@ class Ledger:
             return {(s, int(o)) for s, o in conn.execute(stmt)}
 
     def recent_pits(self, interval: str, before: int, window: int, horizon: int) -> dict:
-        """{step: PITs newest first} of track-record steps scored and closed by `before`."""
-        rank = func.row_number().over(partition_by=StepRow.step, order_by=StepRow.closes_at.desc())
-        inner = (
-            select(StepRow.step, StepRow.pit, rank.label("rn"))
-            .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
-            .where(
-                ForecastRow.interval == interval,
-                ForecastRow.kind.in_(TRACK_RECORD_KINDS),
-                StepRow.status == SCORED,
-                StepRow.closes_at <= before,
-                StepRow.step <= horizon,
-                StepRow.pit.is_not(None),
-            )
-            .subquery()
-        )
-        stmt = (
-            select(inner.c.step, inner.c.pit)
-            .where(inner.c.rn <= window)
-            .order_by(inner.c.step, inner.c.rn)
-        )
+        """{step: PITs newest first} of track-record steps scored and closed by `before`.
+
+        One index range scan per step (newest first, stopping after `window` rows), so the cost
+        does not grow with the ledger.
+        """
         pits: dict[int, list[float]] = {}
         with self.engine.connect() as conn:
-            for step, pit in conn.execute(stmt):
-                pits.setdefault(int(step), []).append(float(pit))
+            for step in range(1, horizon + 1):
+                stmt = (
+                    select(StepRow.pit)
+                    .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
+                    .where(
+                        StepRow.step == step,
+                        StepRow.status == SCORED,
+                        StepRow.closes_at <= before,
+                        ForecastRow.interval == interval,
+                        ForecastRow.kind.in_(TRACK_RECORD_KINDS),
+                    )
+                    .order_by(StepRow.closes_at.desc(), StepRow.forecast_id.desc())
+                    .limit(window)
+                )
+                found = [float(p) for (p,) in conn.execute(stmt) if p is not None]
+                if found:
+                    pits[step] = found
         return pits
 
     def calibration(

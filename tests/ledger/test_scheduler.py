@@ -128,3 +128,51 @@ async def test_two_replicas_make_one_forecast_per_origin(pg_url: str) -> None:
     with replicas[0].engine.connect() as conn:
         count = select(func.count()).select_from(ForecastRow)
         assert conn.execute(count).scalar_one() == 12
+
+
+REPLICA = """
+import asyncio, json, sys
+sys.path[:0] = [{root!r}, {here!r}]
+from ledger_helpers import record
+from ledger.scheduler import Scheduler
+from ledger.store import Ledger
+
+ledger = Ledger.open({url!r})
+
+async def issue(symbol, origin):
+    await asyncio.sleep(0.05)
+    ledger.insert([record(symbol=symbol, origin=int(origin.timestamp()))])
+
+async def main():
+    won = []
+    for t in {times!r}:
+        sched = Scheduler(ledger, "1h", {symbols!r}, issue, clock=lambda t=t: t)
+        won += [(s, sched.latest_origin(t)) for s in await sched.tick()]
+    print(json.dumps(won))
+
+asyncio.run(main())
+"""
+
+
+def test_two_processes_make_one_forecast_per_origin(pg_url: str) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    times = [T0 + HOUR + 6 + i * HOUR for i in range(3)]
+    code = REPLICA.format(
+        root=str(here.parents[1]), here=str(here), url=pg_url, times=times, symbols=SYMBOLS
+    )
+    # both replicas start on a fresh database: their migrations serialise on an advisory lock
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    won = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    a, b = ({tuple(x) for x in w} for w in won)
+    assert not a & b
+    assert len(a | b) == 3 * len(SYMBOLS)
+    assert len(_scheduled(Ledger.open(pg_url))) == 3 * len(SYMBOLS)

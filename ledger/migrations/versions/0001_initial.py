@@ -127,7 +127,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_steps_forecast_status", "forecast_steps", ["forecast_id", "status"], unique=False
     )
-    op.create_index("ix_steps_pit", "forecast_steps", ["step", "status", "closes_at"], unique=False)
+    op.create_index(
+        "ix_steps_pit",
+        "forecast_steps",
+        ["step", "status", "closes_at", "forecast_id", "pit"],  # covers the calibration's reads
+        unique=False,
+    )
 
 
 def downgrade() -> None:
