@@ -44,6 +44,7 @@ def _closes_until(frames: Mapping[str, pd.DataFrame], t: pd.Timestamp):
     """A candle lookup that sees only candles opened at or before t."""
 
     def closes(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
+        """Closes of the asked candles present in the frame up to t."""
         close = frames[symbol]["close"].loc[:t]
         wanted = pd.DatetimeIndex(times).tz_convert("UTC") if times else pd.DatetimeIndex([])
         present = close.reindex(wanted).dropna()

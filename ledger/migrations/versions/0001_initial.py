@@ -16,6 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the ledger's tables and indexes."""
     op.create_table(
         "forecasts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -136,6 +137,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop them."""
     op.drop_index("ix_steps_pit", table_name="forecast_steps")
     op.drop_index("ix_steps_forecast_status", table_name="forecast_steps")
     op.drop_index("ix_steps_due", table_name="forecast_steps")
