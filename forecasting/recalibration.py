@@ -19,6 +19,13 @@ calibrated regression", applied per forecast step over a rolling window):
   P(close_h > x) = 1 - F_cal(x); confidence = P(the stated trend comes true) with tau the trend
   threshold: bullish 1 - F_cal(last (1 + tau)), bearish F_cal(last (1 - tau)), neutral
   F_cal(last (1 + tau)) - F_cal(last (1 - tau)).
+- Confidence, second stage: a calibrated marginal distribution does not make the trend
+  probability calibrated *conditionally on its stated value* (the reliability diagram). So per
+  step the stated values c_i = P_cal(trend_i true) of the same window's forecasts and their
+  outcomes o_i (trend hit, 0/1) fit a histogram-binning map M (ten equal-width bins of c; in bin b
+  M_b = (sum of o_i + k c_b) / (n_b + k) with c_b the bin's mean stated value, made
+  non-decreasing by pooling adjacent violators, linear between bin means). The served confidence
+  is M(P_cal(trend true)); the value before M is kept as `confidence_dist`.
 - With fewer than ``min_scored`` PITs for a step, that step is served raw and the calibration
   says why.
 
@@ -46,11 +53,11 @@ class RecalibrationSettings:
 
     window: int = 500
     min_scored: int = 50
-    prior: float = 20.0
+    prior: float = 5.0
 
     def version(self) -> str:
         """A short id of the method and its settings, recorded with every forecast."""
-        return f"qr1-w{self.window}-m{self.min_scored}-k{self.prior:g}"
+        return f"qr2-w{self.window}-m{self.min_scored}-k{self.prior:g}"
 
 
 DEFAULT_SETTINGS = RecalibrationSettings()
@@ -82,6 +89,42 @@ class PitMap:
         return np.interp(alpha, self.values, self.knots)
 
 
+def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-decreasing fit of `values`."""
+    blocks: list[list[float]] = []  # [value, weight, count]
+    for v, w in zip(values, weights, strict=True):
+        blocks.append([float(v), float(w), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, n2 = blocks.pop()
+            v1, w1, n1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(n, v) for v, _, n in blocks])
+
+
+@dataclass(frozen=True)
+class ConfidenceMap:
+    """M: stated trend probability -> observed hit rate (monotone histogram binning)."""
+
+    centers: np.ndarray  # mean stated value per bin, increasing
+    values: np.ndarray  # calibrated hit rate per bin, non-decreasing
+
+    @classmethod
+    def fit(cls, stated: np.ndarray, hits: np.ndarray, prior: float, bins: int = 10):
+        """Fit from recent (stated, hit) pairs, each bin shrunk towards its stated value."""
+        stated = np.clip(np.asarray(stated, dtype=float), 0.0, 1.0)
+        b = np.minimum((stated * bins).astype(int), bins - 1)
+        n = np.bincount(b, minlength=bins).astype(float)
+        mean = np.bincount(b, weights=stated, minlength=bins) / np.maximum(n, 1.0)
+        centers = np.where(n > 0, mean, (np.arange(bins) + 0.5) / bins)
+        hit = np.bincount(b, weights=np.asarray(hits, dtype=float), minlength=bins)
+        values = (hit + prior * centers) / (n + prior)
+        return cls(centers, pool_adjacent_violators(values, n + prior))
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        """M(c)."""
+        return np.interp(c, self.centers, self.values)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A fitted rolling recalibration: one PIT map per forecast step that had enough PITs."""
@@ -92,6 +135,7 @@ class Calibration:
     fitted_at: datetime | None
     reason: str | None = None
     method: str = METHOD
+    confidence_maps: Mapping[int, ConfidenceMap] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -116,17 +160,23 @@ def fit_calibration(
     horizon: int,
     settings: RecalibrationSettings = DEFAULT_SETTINGS,
     fitted_at: datetime | None = None,
+    confidence_by_step: Mapping[int, tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> Calibration:
-    """Fit G per step from its most recent PITs (callers pass them newest first)."""
-    maps, counts, short = {}, {}, []
+    """Fit G per step from its most recent PITs (callers pass them newest first), and M from
+    the same forecasts' (stated confidence, trend hit) pairs where given."""
+    maps, counts, short, cmaps = {}, {}, [], {}
     for step in range(1, horizon + 1):
         pits = np.asarray(pits_by_step.get(step, ()), dtype=float)[: settings.window]
         pits = pits[np.isfinite(pits)]
         counts[step] = int(pits.size)
-        if pits.size >= settings.min_scored:
-            maps[step] = PitMap.fit(pits, settings.prior)
-        else:
+        if pits.size < settings.min_scored:
             short.append(step)
+            continue
+        maps[step] = PitMap.fit(pits, settings.prior)
+        stated, hits = (confidence_by_step or {}).get(step, ((), ()))
+        if len(stated) >= settings.min_scored:
+            window = slice(0, settings.window)
+            cmaps[step] = ConfidenceMap.fit(stated[window], hits[window], settings.prior)
     reason = None
     if short:
         fewest = min(counts[s] for s in short)
@@ -134,7 +184,7 @@ def fit_calibration(
             f"too few scored forecasts: {len(short)} of {horizon} steps have fewer than "
             f"{settings.min_scored} (fewest {fewest}); those steps are served raw"
         )
-    return Calibration(settings, maps, counts, fitted_at, reason)
+    return Calibration(settings, maps, counts, fitted_at, reason, confidence_maps=cmaps)
 
 
 @dataclass
@@ -145,7 +195,8 @@ class CalibratedSteps:
     quantiles: np.ndarray  # (H, K) on QUANTILE_LEVELS
     bands: dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (low, high), each (H,)
     up_probability: np.ndarray  # (H,)
-    confidence: np.ndarray  # (H,) P(stated trend at that step comes true)
+    confidence: np.ndarray  # (H,) M(confidence_dist) where a confidence map exists
+    confidence_dist: np.ndarray  # (H,) P(stated trend at that step comes true) from F_cal
     above: np.ndarray  # (H, T) P(close > threshold)
     extra: dict[float, np.ndarray] = field(default_factory=dict)  # level -> (H,) quantile
 
@@ -199,12 +250,18 @@ def derive(
     extra = _quantiles(raw, extra_levels, maps) if extra_levels.size else np.empty((horizon, 0))
     points = [last_close, last_close * (1 - trend_threshold), last_close * (1 + trend_threshold)]
     cdf = _cdf(raw, np.tile(np.array(points + list(thresholds)), (horizon, 1)), maps)
+    conf_dist = trend_probability(cdf[:, 1], cdf[:, 2], trend)
+    cmaps = {} if calibration is None else calibration.confidence_maps
+    confidence = np.array(
+        [cmaps[h + 1](c) if h + 1 in cmaps else c for h, c in enumerate(conf_dist)]
+    )
     return CalibratedSteps(
         calibrated=np.array([g is not None for g in maps]),
         quantiles=grid,
         bands=bands,
         up_probability=1.0 - cdf[:, 0],
-        confidence=trend_probability(cdf[:, 1], cdf[:, 2], trend),
+        confidence=confidence,
+        confidence_dist=conf_dist,
         above=1.0 - cdf[:, 3:],
         extra={float(a): extra[:, i] for i, a in enumerate(extra_levels)},
     )

@@ -104,6 +104,7 @@ class StepRow(Base):
     trend: Mapped[str] = mapped_column(String(8))
     confidence_raw: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
+    confidence_dist: Mapped[float] = mapped_column(Float)  # the confidence map's input
     up_probability_raw: Mapped[float] = mapped_column(Float)
     up_probability: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(12), server_default=PENDING)
@@ -127,7 +128,10 @@ class StepRow(Base):
 
     __table_args__ = (
         Index("ix_steps_due", "status", "closes_at"),
-        Index("ix_steps_pit", "step", "status", "closes_at", "forecast_id", "pit"),
+        Index(
+            "ix_steps_pit",
+            *("step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"),
+        ),
         Index("ix_steps_forecast_status", "forecast_id", "status"),
     )
 

@@ -89,6 +89,7 @@ class StepRecord:
     trend: str
     confidence_raw: float
     confidence: float
+    confidence_dist: float  # P(trend true) from the (calibrated) distribution, before M
     up_probability_raw: float
     up_probability: float
 
@@ -184,6 +185,7 @@ def build_record(
                 trend=str(trend[h]),
                 confidence_raw=float(conf_raw[h]),
                 confidence=float(cal.confidence[h]) if on else float(conf_raw[h]),
+                confidence_dist=float(cal.confidence_dist[h]),
                 up_probability_raw=float(up_raw[h]),
                 up_probability=float(cal.up_probability[h]) if on else float(up_raw[h]),
             )

@@ -82,6 +82,7 @@ def _step_values(forecast_id: int, s: StepRecord) -> dict:
         "trend": s.trend,
         "confidence_raw": s.confidence_raw,
         "confidence": s.confidence,
+        "confidence_dist": s.confidence_dist,
         "up_probability_raw": s.up_probability_raw,
         "up_probability": s.up_probability,
         "status": "pending",
@@ -163,17 +164,18 @@ class Ledger:
         with self.engine.connect() as conn:
             return {(s, int(o)) for s, o in conn.execute(stmt)}
 
-    def recent_pits(self, interval: str, before: int, window: int, horizon: int) -> dict:
-        """{step: PITs newest first} of track-record steps scored and closed by `before`.
+    def recent_scores(self, interval: str, before: int, window: int, horizon: int) -> dict:
+        """{step: rows (pit, confidence_dist, trend_hit) newest first} of track-record steps
+        scored and closed by `before`.
 
         One index range scan per step (newest first, stopping after `window` rows), so the cost
         does not grow with the ledger.
         """
-        pits: dict[int, list[float]] = {}
+        out: dict[int, list[tuple[float, float, float]]] = {}
         with self.engine.connect() as conn:
             for step in range(1, horizon + 1):
                 stmt = (
-                    select(StepRow.pit)
+                    select(StepRow.pit, StepRow.confidence_dist, StepRow.trend_hit)
                     .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
                     .where(
                         StepRow.step == step,
@@ -185,14 +187,24 @@ class Ledger:
                     .order_by(StepRow.closes_at.desc(), StepRow.forecast_id.desc())
                     .limit(window)
                 )
-                found = [float(p) for (p,) in conn.execute(stmt) if p is not None]
-                if found:
-                    pits[step] = found
-        return pits
+                rows = [tuple(map(float, r)) for r in conn.execute(stmt) if r[0] is not None]
+                if rows:
+                    out[step] = rows
+        return out
+
+    def recent_pits(self, interval: str, before: int, window: int, horizon: int) -> dict:
+        """{step: PITs newest first}, see :meth:`recent_scores`."""
+        scores = self.recent_scores(interval, before, window, horizon)
+        return {step: [r[0] for r in rows] for step, rows in scores.items()}
 
     def calibration(
         self, interval: str, at: int, horizon: int, settings: RecalibrationSettings
     ) -> Calibration:
         """The rolling calibration for a forecast issued at `at` (epoch seconds)."""
-        pits = self.recent_pits(interval, at, settings.window, horizon)
-        return fit_calibration(pits, horizon, settings, fitted_at=from_epoch(at))
+        scores = self.recent_scores(interval, at, settings.window, horizon)
+        pits = {step: [r[0] for r in rows] for step, rows in scores.items()}
+        pairs = {
+            step: (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+            for step, rows in scores.items()
+        }
+        return fit_calibration(pits, horizon, settings, from_epoch(at), confidence_by_step=pairs)

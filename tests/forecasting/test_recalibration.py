@@ -9,10 +9,12 @@ import pytest
 
 from forecasting import scoring as sc
 from forecasting.recalibration import (
+    ConfidenceMap,
     PitMap,
     RecalibrationSettings,
     derive,
     fit_calibration,
+    pool_adjacent_violators,
 )
 
 STD_GRID = np.array([NormalDist().inv_cdf(t) for t in sc.QUANTILE_LEVELS])
@@ -93,3 +95,33 @@ def test_derived_quantities_are_consistent() -> None:
     # the recalibrated band is about twice as wide as the raw one (the truth has sigma 2)
     assert (high[0] - low[0]) / (2 * 1.2815515655) == pytest.approx(2.0, rel=0.15)
     assert cal.info()["method"] == "quantile-recalibration"
+
+
+def test_pool_adjacent_violators_by_hand() -> None:
+    out = pool_adjacent_violators(np.array([0.2, 0.6, 0.4, 0.8]), np.array([1.0, 1.0, 3.0, 1.0]))
+    assert np.allclose(out, [0.2, 0.45, 0.45, 0.8])  # (0.6 + 3 * 0.4) / 4
+
+
+def test_confidence_map_fixes_an_overstated_confidence() -> None:
+    rng = np.random.default_rng(5)
+
+    def draw(n: int):
+        stated = rng.uniform(0.3, 1.0, n)
+        truth = 0.35 + 0.3 * stated  # a stated 0.9 comes true 62% of the time
+        return stated, (rng.uniform(size=n) < truth).astype(float), truth
+
+    stated, hits, _ = draw(3000)
+    m = ConfidenceMap.fit(stated, hits, prior=5.0)
+    assert (np.diff(m.values) >= 0).all()
+    fresh, _, truth = draw(2000)
+    assert np.abs(fresh - truth).mean() > 0.12
+    assert np.abs(m(fresh) - truth).mean() < 0.03
+
+
+def test_derive_applies_the_confidence_map_after_the_distribution() -> None:
+    pits = np.linspace(0.01, 0.99, 100)
+    halved = (np.full(100, 0.9), np.full(100, 0.0))  # stated 0.9, never came true
+    cal = fit_calibration({1: pits}, 1, SETTINGS, confidence_by_step={1: halved})
+    steps = derive(PRICE + STD_GRID[None, :], PRICE, ["bullish"], 0.001, cal)
+    assert steps.confidence_dist[0] > 0.3
+    assert steps.confidence[0] < steps.confidence_dist[0]

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("trend", sa.String(length=8), nullable=False),
         sa.Column("confidence_raw", sa.Float(), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("confidence_dist", sa.Float(), nullable=False),
         sa.Column("up_probability_raw", sa.Float(), nullable=False),
         sa.Column("up_probability", sa.Float(), nullable=False),
         sa.Column("status", sa.String(length=12), server_default="pending", nullable=False),
@@ -131,7 +132,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_steps_pit",
         "forecast_steps",
-        ["step", "status", "closes_at", "forecast_id", "pit"],  # covers the calibration's reads
+        # covers the calibration's reads
+        ["step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"],
         unique=False,
     )
 
