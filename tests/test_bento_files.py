@@ -41,7 +41,9 @@ def package_data() -> list[str]:
     """The data files pyproject.toml installs with the packages, as globs from the root."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     data = project["tool"]["setuptools"].get("package-data", {})
-    return [f"{package}/{glob}" for package, globs in data.items() for glob in globs]
+    return [
+        f"{package.replace('.', '/')}/{glob}" for package, globs in data.items() for glob in globs
+    ]
 
 
 def test_the_bento_holds_the_packages_and_root_files_only() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ("forecasting", "data_sources", "kronos_runner", "forecast_api", "dashboard")
+PACKAGES = ("forecasting", "data_sources", "kronos_runner", "forecast_api", "dashboard", "ledger")
 LINT_IMPORTS = shutil.which("lint-imports")
 needs_linter = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter not installed")
 
@@ -44,6 +44,7 @@ def test_contracts_are_kept() -> None:
         ("forecast_api/routes.py", "import kronos_runner.pipeline", "never imports torch"),
         ("data_sources/files.py", "import forecast_api.schemas", "none of our other packages"),
         ("kronos_runner/train.py", "import forecast_api.settings", "nothing of the service"),
+        ("ledger/scorer.py", "import torch", "ledger is torch-free"),
     ],
 )
 def test_a_wrong_import_breaks_a_contract(

@@ -1,0 +1,98 @@
+"""Benchmark the ledger's read side on a synthetic track record (not a test).
+
+Usage, from the repository root:
+    python -m benchmarks.bench_ledger [--url sqlite:///tmp/bench.db] [--days 90] [--per-day 4]
+Fills a fresh ledger with `days` x 8 symbols x `per-day` scheduled 24-step forecasts (random-walk
+paths of 100 samples), scores them, then prints a markdown table of the median and minimum
+seconds of `accuracy(ALL, days)`, `accuracy(BTC, 30)`, `gauges` and one `forecasts` page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ledger.queries import accuracy, forecasts, gauges
+from ledger.records import RecordMeta, build_record
+from ledger.scorer import score_due
+from ledger.store import Ledger
+
+SYMBOLS = ["BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX"]
+HOUR, DAY = 3600, 86400
+END = 1_775_000_000 // DAY * DAY
+
+
+def fill(ledger: Ledger, days: int, per_day: int, horizon: int = 24) -> int:
+    """Record and score the synthetic track record; returns the number of forecasts."""
+    rng = np.random.default_rng(0)
+    cadence = DAY // per_day
+    origins = range(END - days * DAY, END, cadence)
+    count = 0
+    for origin in origins:
+        batch = []
+        for symbol in SYMBOLS:
+            paths = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal((100, horizon)), axis=1))
+            meta = RecordMeta(symbol, "1h", "scheduled", "kronos", "bench", 100, seed=origin)
+            context = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal(65)))
+            batch.append(
+                build_record(
+                    meta,
+                    paths,
+                    origin=origin,
+                    issued_at=origin + HOUR,
+                    last_close=float(context[-1]),
+                    context_closes=context,
+                    trend_threshold=0.005,
+                    calibration=None,
+                )
+            )
+        count += ledger.insert(batch)
+
+    def closes(_symbol, _interval, times):
+        return {t: float(100.0 * np.exp(0.02 * np.sin(t.timestamp() / 9999.0))) for t in times}
+
+    score_due(ledger, closes, END + 2 * DAY, grace=0)
+    return count
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median and minimum wall seconds of `repeats` calls."""
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs), min(runs)
+
+
+def main() -> None:
+    """Fill, then time the queries."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="sqlite:////tmp/bench-ledger.db")
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--per-day", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    ledger = Ledger.open(args.url)
+    start = time.perf_counter()
+    n = fill(ledger, args.days, args.per_day)
+    print(f"filled {n} forecasts x 24 steps in {time.perf_counter() - start:.1f} s ({args.url})")
+    now = END + DAY
+    cases = {
+        f"accuracy(ALL, {args.days} d)": lambda: accuracy(ledger, "ALL", "1h", args.days, now),
+        "accuracy(BTC, 30 d)": lambda: accuracy(ledger, "BTC", "1h", 30, now),
+        "gauges(7 d)": lambda: gauges(ledger, "1h", 7, now),
+        "forecasts(BTC, 50)": lambda: forecasts(ledger, "BTC", "1h", 0, now, limit=50),
+    }
+    print("| query | median s | min s |\n|---|---|---|")
+    for name, fn in cases.items():
+        med, low = timed(fn, args.repeats)
+        print(f"| {name} | {med:.3f} | {low:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

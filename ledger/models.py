@@ -1,0 +1,166 @@
+"""The ledger's tables (SQLAlchemy 2). Times are UTC epoch seconds (BIGINT) on every backend.
+
+- `forecasts`: one row per recorded forecast (who made it, with what, from which origin).
+- `forecast_steps`: one row per forecast step: what was served (raw and calibrated) and, once its
+  candle has closed, how it scored. `status` is pending, scored or unscorable.
+- `step_quantiles`: each step's raw and served quantile grids (for CRPS and PIT).
+- `schedule_claims`: the (symbol, interval, origin) a replica claimed for its scheduled forecast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+KINDS = ("scheduled", "requested", "replay")
+TRACK_RECORD_KINDS = ("scheduled", "replay")  # the unbiased, fixed-cadence samples
+PENDING, SCORED, UNSCORABLE = "pending", "scored", "unscorable"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the ledger's tables."""
+
+
+class ForecastRow(Base):
+    """A recorded forecast."""
+
+    __tablename__ = "forecasts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    origin: Mapped[int] = mapped_column(BigInteger)  # open time of the last closed candle
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    horizon: Mapped[int] = mapped_column(Integer)
+    reference_step: Mapped[int] = mapped_column(Integer)  # min(24, horizon)
+    samples: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    sampler: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_kind: Mapped[str] = mapped_column(String(16))  # kronos | fallback
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[str] = mapped_column(Text)
+    tokenizer_id: Mapped[str | None] = mapped_column(Text)
+    revision: Mapped[str | None] = mapped_column(Text)
+    checkpoint_digest: Mapped[str | None] = mapped_column(String(80))
+    calibration_version: Mapped[str | None] = mapped_column(String(64))
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_close: Mapped[float] = mapped_column(Float)
+    trend_threshold: Mapped[float] = mapped_column(Float)
+    drift_mu: Mapped[float] = mapped_column(Float)
+    drift_sigma: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index(
+            "uq_forecasts_scheduled",
+            "symbol",
+            "interval",
+            "origin",
+            unique=True,
+            sqlite_where=text("kind = 'scheduled'"),
+            postgresql_where=text("kind = 'scheduled'"),
+        ),
+        Index("ix_forecasts_track", "interval", "kind", "origin"),
+        Index("ix_forecasts_symbol", "symbol", "interval", "origin"),
+    )
+
+
+class StepRow(Base):
+    """One step of a recorded forecast, with its score once its candle has closed."""
+
+    __tablename__ = "forecast_steps"
+    forecast_id: Mapped[int] = mapped_column(
+        ForeignKey("forecasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candle_open: Mapped[int] = mapped_column(BigInteger)  # the candle this step forecasts
+    closes_at: Mapped[int] = mapped_column(BigInteger)  # when that candle closes
+    mean: Mapped[float] = mapped_column(Float)
+    median: Mapped[float] = mapped_column(Float)
+    calibrated: Mapped[bool] = mapped_column(Boolean)
+    low80_raw: Mapped[float] = mapped_column(Float)
+    high80_raw: Mapped[float] = mapped_column(Float)
+    low90_raw: Mapped[float] = mapped_column(Float)
+    high90_raw: Mapped[float] = mapped_column(Float)
+    low80: Mapped[float] = mapped_column(Float)
+    high80: Mapped[float] = mapped_column(Float)
+    low90: Mapped[float] = mapped_column(Float)
+    high90: Mapped[float] = mapped_column(Float)
+    trend: Mapped[str] = mapped_column(String(8))
+    confidence_raw: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    confidence_dist: Mapped[float] = mapped_column(Float)  # the confidence map's input
+    up_probability_raw: Mapped[float] = mapped_column(Float)
+    up_probability: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12), server_default=PENDING)
+    scored_at: Mapped[int | None] = mapped_column(BigInteger)
+    realised: Mapped[float | None] = mapped_column(Float)
+    abs_error: Mapped[float | None] = mapped_column(Float)
+    pct_error: Mapped[float | None] = mapped_column(Float)
+    crps: Mapped[float | None] = mapped_column(Float)  # of the distribution as served
+    crps_raw: Mapped[float | None] = mapped_column(Float)
+    pit: Mapped[float | None] = mapped_column(Float)  # of the raw distribution
+    hit80: Mapped[float | None] = mapped_column(Float)
+    hit90: Mapped[float | None] = mapped_column(Float)
+    hit80_raw: Mapped[float | None] = mapped_column(Float)
+    hit90_raw: Mapped[float | None] = mapped_column(Float)
+    direction_hit: Mapped[float | None] = mapped_column(Float)
+    trend_hit: Mapped[float | None] = mapped_column(Float)
+    naive_crps: Mapped[float | None] = mapped_column(Float)
+    naive_mae: Mapped[float | None] = mapped_column(Float)
+    drift_crps: Mapped[float | None] = mapped_column(Float)
+    drift_mae: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_steps_due", "status", "closes_at"),
+        Index(
+            "ix_steps_pit",
+            *("step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"),
+        ),
+        Index("ix_steps_forecast_status", "forecast_id", "status"),
+    )
+
+
+class QuantileRow(Base):
+    """A step's quantile grids (kept apart so aggregates scan slim step rows)."""
+
+    __tablename__ = "step_quantiles"
+    forecast_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # float64 on QUANTILE_LEVELS
+    calibrated: Mapped[bytes | None] = mapped_column(LargeBinary)  # as served, if calibrated
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["forecast_id", "step"],
+            ["forecast_steps.forecast_id", "forecast_steps.step"],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class ClaimRow(Base):
+    """A replica's claim on one scheduled forecast."""
+
+    __tablename__ = "schedule_claims"
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    origin: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[int] = mapped_column(BigInteger)
+    done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

@@ -1,0 +1,166 @@
+"""Score every due step: realised close, errors, CRPS, PIT, band/direction/trend hits, baselines.
+
+A step is due once its candle has closed (`closes_at <= now`). Its realised close is looked up by
+the candle's exact open time; a step whose candle is absent stays pending until `grace` seconds
+after its close and is then marked unscorable, never matched to another candle. Scoring only
+touches pending steps, so it is idempotent and resumes after a restart where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import bindparam, select, update
+
+from forecasting import scoring as sc
+from ledger.models import PENDING, SCORED, UNSCORABLE, ForecastRow, QuantileRow, StepRow
+from ledger.records import from_epoch, to_epoch
+from ledger.store import Ledger, unpack
+
+Closes = Callable[[str, str, list[datetime]], Mapping[datetime, float]]
+"""closes(symbol, interval, candle open times) -> {open time: close} for the candles it has."""
+
+_DUE = (
+    StepRow.forecast_id,
+    StepRow.step,
+    StepRow.candle_open,
+    StepRow.closes_at,
+    StepRow.mean,
+    QuantileRow.raw,
+    QuantileRow.calibrated.label("served"),
+    StepRow.low80_raw,
+    StepRow.high80_raw,
+    StepRow.low90_raw,
+    StepRow.high90_raw,
+    StepRow.low80,
+    StepRow.high80,
+    StepRow.low90,
+    StepRow.high90,
+    StepRow.trend,
+    ForecastRow.symbol,
+    ForecastRow.interval,
+    ForecastRow.last_close,
+    ForecastRow.trend_threshold,
+    ForecastRow.drift_mu,
+    ForecastRow.drift_sigma,
+)
+
+
+@dataclass
+class ScoreReport:
+    """What one scoring pass did."""
+
+    scored: int = 0
+    unscorable: int = 0
+    waiting: int = 0  # due, candle not there yet, still within the grace period
+
+
+def score_rows(rows: list, realised: np.ndarray) -> list[dict]:
+    """Score values for due step rows (as selected by `_DUE`) against their realised closes."""
+    y = realised
+    col = {name: np.array([getattr(r, name) for r in rows]) for name in rows[0]._fields}
+    raw = np.stack([unpack(b) for b in col["raw"]])
+    served = np.stack(
+        [
+            unpack(c) if c is not None else unpack(b)
+            for b, c in zip(col["raw"], col["served"], strict=True)
+        ]
+    )
+    last, step = col["last_close"].astype(float), col["step"].astype(float)
+    mu, sigma = col["drift_mu"].astype(float), col["drift_sigma"].astype(float)
+    m, s = sc.drift_distribution(last, mu, sigma, step)
+    values = {
+        "realised": y,
+        "abs_error": sc.absolute_error(col["mean"], y),
+        "pct_error": sc.percentage_error(col["mean"], y),
+        "crps": sc.crps_quantiles(served, y),
+        "crps_raw": sc.crps_quantiles(raw, y),
+        "pit": sc.cdf_from_quantiles(raw, y),
+        "hit80": sc.band_hit(col["low80"], col["high80"], y),
+        "hit90": sc.band_hit(col["low90"], col["high90"], y),
+        "hit80_raw": sc.band_hit(col["low80_raw"], col["high80_raw"], y),
+        "hit90_raw": sc.band_hit(col["low90_raw"], col["high90_raw"], y),
+        "direction_hit": sc.direction_hit(col["mean"], y, last),
+        "trend_hit": sc.trend_hit(col["trend"], y, last, col["trend_threshold"].astype(float)),
+        "naive_crps": sc.absolute_error(last, y),
+        "naive_mae": sc.absolute_error(last, y),
+        "drift_crps": sc.crps_lognormal(m, s, y),
+        "drift_mae": sc.absolute_error(sc.drift_mean(last, mu, sigma, step), y),
+    }
+    return [
+        {
+            "fid": int(r.forecast_id),
+            "st": int(r.step),
+            **{f"v_{k}": float(v[i]) for k, v in values.items()},
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+def _lookup(rows: list, closes: Closes) -> dict[tuple[int, int], float]:
+    """Realised closes of the rows' candles, asked once per (symbol, interval)."""
+    wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for r in rows:
+        wanted[(r.symbol, r.interval)].add(int(r.candle_open))
+    found: dict[tuple[int, int], float] = {}
+    for (symbol, interval), opens in wanted.items():
+        times = [from_epoch(t) for t in sorted(opens)]
+        got = {to_epoch(t): float(v) for t, v in closes(symbol, interval, times).items()}
+        for r in rows:
+            t = int(r.candle_open)
+            if (r.symbol, r.interval) == (symbol, interval) and t in got and np.isfinite(got[t]):
+                found[(int(r.forecast_id), int(r.step))] = got[t]
+    return found
+
+
+def _update(ledger: Ledger, values: Iterable[dict], status: str, now: int) -> None:
+    """Write scores (or the unscorable mark) to still-pending steps only."""
+    values = list(values)
+    if not values:
+        return
+    where = (StepRow.forecast_id == bindparam("fid"), StepRow.step == bindparam("st"))
+    fields = {k[2:]: bindparam(k) for k in values[0] if k.startswith("v_")}  # not column names
+    stmt = (
+        update(StepRow)
+        .where(*where, StepRow.status == PENDING)
+        .values(status=status, scored_at=now, **fields)
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(stmt.execution_options(synchronize_session=False), values)
+
+
+def score_due(ledger: Ledger, closes: Closes, now: int, *, grace: int, batch: int = 5000):
+    """Score all pending steps whose candle closed by `now`; returns a :class:`ScoreReport`."""
+    report = ScoreReport()
+    stmt = (
+        select(*_DUE)
+        .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
+        .join(
+            QuantileRow,
+            (QuantileRow.forecast_id == StepRow.forecast_id) & (QuantileRow.step == StepRow.step),
+        )
+        .where(StepRow.status == PENDING, StepRow.closes_at <= now)
+        .order_by(StepRow.closes_at, StepRow.forecast_id, StepRow.step)
+    )
+    with ledger.engine.connect() as conn:
+        rows = list(conn.execute(stmt))
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        found = _lookup(chunk, closes)
+        hit = [r for r in chunk if (int(r.forecast_id), int(r.step)) in found]
+        if hit:
+            y = np.array([found[(int(r.forecast_id), int(r.step))] for r in hit])
+            _update(ledger, score_rows(hit, y), SCORED, now)
+        missing = [r for r in chunk if (int(r.forecast_id), int(r.step)) not in found]
+        late = [r for r in missing if int(r.closes_at) + grace <= now]
+        _update(
+            ledger, ({"fid": int(r.forecast_id), "st": int(r.step)} for r in late), UNSCORABLE, now
+        )
+        report.scored += len(hit)
+        report.unscorable += len(late)
+        report.waiting += len(missing) - len(late)
+    return report

@@ -1,0 +1,210 @@
+"""The ledger store: inserts (insert-if-absent), schedule claims, calibration inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from forecasting.recalibration import Calibration, RecalibrationSettings, fit_calibration
+from ledger.db import create_ledger_engine, migrate
+from ledger.models import SCORED, TRACK_RECORD_KINDS, ClaimRow, ForecastRow, QuantileRow, StepRow
+from ledger.records import ForecastRecord, StepRecord, from_epoch
+
+
+def pack(values: np.ndarray) -> bytes:
+    """A quantile grid as little-endian float64 bytes."""
+    return np.asarray(values, dtype="<f8").tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    """The quantile grid stored by :func:`pack`."""
+    return np.frombuffer(blob, dtype="<f8")
+
+
+def _forecast_values(r: ForecastRecord) -> dict:
+    """The `forecasts` row of a record."""
+    m = r.meta
+    return {
+        "uid": r.uid,
+        "symbol": m.symbol,
+        "interval": m.interval,
+        "origin": r.origin,
+        "issued_at": r.issued_at,
+        "kind": m.kind,
+        "horizon": r.horizon,
+        "reference_step": r.reference_step,
+        "samples": m.samples,
+        "seed": m.seed,
+        "sampler": m.sampler,
+        "model_kind": m.model_kind,
+        "fallback_reason": m.fallback_reason,
+        "model_id": m.model_id,
+        "tokenizer_id": m.tokenizer_id,
+        "revision": m.revision,
+        "checkpoint_digest": m.checkpoint_digest,
+        "calibration_version": r.calibration_version,
+        "calibration": r.calibration,
+        "last_close": r.last_close,
+        "trend_threshold": r.trend_threshold,
+        "drift_mu": r.drift_mu,
+        "drift_sigma": r.drift_sigma,
+    }
+
+
+def _quantile_values(forecast_id: int, s: StepRecord) -> dict:
+    """The `step_quantiles` row of a step."""
+    cal = None if s.quantiles_cal is None else pack(s.quantiles_cal)
+    return {"forecast_id": forecast_id, "step": s.step, "raw": pack(s.quantiles), "calibrated": cal}
+
+
+def _step_values(forecast_id: int, s: StepRecord) -> dict:
+    """The `forecast_steps` row of a step."""
+    return {
+        "forecast_id": forecast_id,
+        "step": s.step,
+        "candle_open": s.candle_open,
+        "closes_at": s.closes_at,
+        "mean": s.mean,
+        "median": s.median,
+        "calibrated": s.quantiles_cal is not None,
+        "low80_raw": s.bands_raw[0.8][0],
+        "high80_raw": s.bands_raw[0.8][1],
+        "low90_raw": s.bands_raw[0.9][0],
+        "high90_raw": s.bands_raw[0.9][1],
+        "low80": s.bands[0.8][0],
+        "high80": s.bands[0.8][1],
+        "low90": s.bands[0.9][0],
+        "high90": s.bands[0.9][1],
+        "trend": s.trend,
+        "confidence_raw": s.confidence_raw,
+        "confidence": s.confidence,
+        "confidence_dist": s.confidence_dist,
+        "up_probability_raw": s.up_probability_raw,
+        "up_probability": s.up_probability,
+        "status": "pending",
+    }
+
+
+@dataclass
+class Ledger:
+    """A ledger database: one engine, the schema migrated at open."""
+
+    engine: Engine
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True) -> Ledger:
+        """Connect to LEDGER_URL and bring its schema up to date."""
+        engine = create_ledger_engine(url)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    def _insert_ignore(self):
+        """INSERT ... ON CONFLICT DO NOTHING for this backend, on `forecasts`."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(ForecastRow.__table__).on_conflict_do_nothing()
+
+    def insert(self, records: Iterable[ForecastRecord]) -> int:
+        """Insert records not yet present (by uid, and one scheduled per origin); returns count."""
+        written = 0
+        with self.engine.begin() as conn:
+            for record in records:
+                stmt = self._insert_ignore().values(_forecast_values(record))
+                row = conn.execute(stmt.returning(ForecastRow.__table__.c.id)).first()
+                if row is None:
+                    continue  # already recorded (a retried flush) or another replica's forecast
+                steps = [_step_values(row[0], s) for s in record.steps]
+                conn.execute(insert(StepRow.__table__), steps)  # Core: no ORM overhead
+                grids = [_quantile_values(row[0], s) for s in record.steps]
+                conn.execute(insert(QuantileRow.__table__), grids)
+                written += 1
+        return written
+
+    def claim(self, symbol: str, interval: str, origin: int, owner: str, now: int, lease: int):
+        """Claim one scheduled forecast; True if this owner may make it.
+
+        A claim not completed within `lease` seconds (its replica died) can be taken over.
+        """
+        key = {"symbol": symbol, "interval": interval, "origin": origin}
+        with self.engine.begin() as conn:
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(ClaimRow).on_conflict_do_nothing()
+            values = {**key, "owner": owner, "claimed_at": now, "done": False}
+            if conn.execute(stmt.values(values).returning(ClaimRow.origin)).first() is not None:
+                return True  # (RETURNING: psycopg reports no rowcount for ON CONFLICT inserts)
+            where = [getattr(ClaimRow, k) == v for k, v in key.items()]
+            stale = and_(*where, ClaimRow.done.is_(False), ClaimRow.claimed_at < now - lease)
+            taken = update(ClaimRow).where(stale).values(owner=owner, claimed_at=now)
+            return conn.execute(taken.returning(ClaimRow.origin)).first() is not None
+
+    def finish_claim(self, symbol: str, interval: str, origin: int, owner: str, ok: bool) -> None:
+        """Mark a claim done, or release it (so the next tick or replica retries)."""
+        where = and_(
+            ClaimRow.symbol == symbol,
+            ClaimRow.interval == interval,
+            ClaimRow.origin == origin,
+            ClaimRow.owner == owner,
+        )
+        with self.engine.begin() as conn:
+            stmt = update(ClaimRow).where(where).values(done=True) if ok else delete(ClaimRow)
+            conn.execute(stmt if ok else stmt.where(where))
+
+    def origins(self, interval: str, kind: str, symbols: Sequence[str], start: int, end: int):
+        """{(symbol, origin)} already recorded with this kind between start and end."""
+        stmt = select(ForecastRow.symbol, ForecastRow.origin).where(
+            ForecastRow.interval == interval,
+            ForecastRow.kind == kind,
+            ForecastRow.symbol.in_(list(symbols)),
+            ForecastRow.origin.between(start, end),
+        )
+        with self.engine.connect() as conn:
+            return {(s, int(o)) for s, o in conn.execute(stmt)}
+
+    def recent_scores(self, interval: str, before: int, window: int, horizon: int) -> dict:
+        """{step: rows (pit, confidence_dist, trend_hit) newest first} of track-record steps
+        scored and closed by `before`.
+
+        One index range scan per step (newest first, stopping after `window` rows), so the cost
+        does not grow with the ledger.
+        """
+        out: dict[int, list[tuple[float, float, float]]] = {}
+        with self.engine.connect() as conn:
+            for step in range(1, horizon + 1):
+                stmt = (
+                    select(StepRow.pit, StepRow.confidence_dist, StepRow.trend_hit)
+                    .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
+                    .where(
+                        StepRow.step == step,
+                        StepRow.status == SCORED,
+                        StepRow.closes_at <= before,
+                        ForecastRow.interval == interval,
+                        ForecastRow.kind.in_(TRACK_RECORD_KINDS),
+                    )
+                    .order_by(StepRow.closes_at.desc(), StepRow.forecast_id.desc())
+                    .limit(window)
+                )
+                rows = [tuple(map(float, r)) for r in conn.execute(stmt) if r[0] is not None]
+                if rows:
+                    out[step] = rows
+        return out
+
+    def recent_pits(self, interval: str, before: int, window: int, horizon: int) -> dict:
+        """{step: PITs newest first}, see :meth:`recent_scores`."""
+        scores = self.recent_scores(interval, before, window, horizon)
+        return {step: [r[0] for r in rows] for step, rows in scores.items()}
+
+    def calibration(
+        self, interval: str, at: int, horizon: int, settings: RecalibrationSettings
+    ) -> Calibration:
+        """The rolling calibration for a forecast issued at `at` (epoch seconds)."""
+        scores = self.recent_scores(interval, at, settings.window, horizon)
+        pits = {step: [r[0] for r in rows] for step, rows in scores.items()}
+        pairs = {
+            step: (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+            for step, rows in scores.items()
+        }
+        return fit_calibration(pits, horizon, settings, from_epoch(at), confidence_by_step=pairs)

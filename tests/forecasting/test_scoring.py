@@ -1,0 +1,117 @@
+"""Scores on hand-computed cases: CRPS, PIT, bands, errors, direction and trend hits."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+from forecasting import scoring as sc
+
+LEVELS = sc.QUANTILE_LEVELS
+
+
+def test_grid_holds_the_band_levels() -> None:
+    assert LEVELS.size == 99
+    for tau in (0.05, 0.1, 0.5, 0.9, 0.95):
+        assert np.isclose(LEVELS, tau).any()
+
+
+def test_crps_of_a_point_mass_is_the_absolute_error() -> None:
+    grid = np.full(99, 10.0)
+    assert sc.crps_quantiles(grid, 13.0) == pytest.approx(3.0)
+    assert sc.crps_quantiles(grid, 8.5) == pytest.approx(1.5)
+
+
+def test_crps_of_a_uniform_grid_matches_the_closed_form() -> None:
+    # U(0, 1): CRPS(y) = y^2 - y + 1/3 for y in [0, 1]; at y = 0.5 it is 1/12.
+    grid = LEVELS.copy()
+    assert sc.crps_quantiles(grid, 0.5) == pytest.approx(1 / 12, rel=0.01)
+    assert sc.crps_quantiles(grid, 0.0) == pytest.approx(1 / 3, rel=0.02)
+
+
+def test_crps_on_the_grid_is_within_one_percent_of_the_normal_closed_form() -> None:
+    z = np.array([-1.2815515655, 0.0, 2.3263478740])  # Phi^-1 of 0.1, 0.5, 0.99
+    grid = np.array([NormalDist().inv_cdf(t) for t in LEVELS])
+    exact = sc.crps_normal(0.0, 1.0, z)
+    approx = sc.crps_quantiles(np.tile(grid, (3, 1)), z)
+    assert np.allclose(approx, exact, rtol=0.01)
+    # CRPS of N(0, 1) at 0: 2 phi(0) - 1/sqrt(pi) = 0.2336949...
+    assert exact[1] == pytest.approx(0.2336949, abs=1e-6)
+
+
+def test_crps_from_samples_by_hand() -> None:
+    # samples {1, 3}, y = 2: E|X - y| = 1, E|X - X'| = (0 + 2 + 2 + 0) / 4 = 1 -> 1 - 0.5 = 0.5
+    assert sc.crps_samples(np.array([1.0, 3.0]), 2.0) == pytest.approx(0.5)
+    assert sc.crps_samples(np.array([[5.0]]), np.array([2.0]))[0] == pytest.approx(3.0)
+
+
+def test_lognormal_crps_matches_samples_and_point_mass() -> None:
+    rng = np.random.default_rng(0)
+    m, s, y = np.log(100.0), 0.05, 103.0
+    draws = np.exp(m + s * rng.standard_normal(200_000))
+    assert sc.crps_lognormal(m, s, y) == pytest.approx(sc.crps_samples(draws, y), rel=0.01)
+    assert sc.crps_lognormal(np.log(100.0), 0.0, 97.0) == pytest.approx(3.0)
+
+
+def test_drift_baseline_distribution() -> None:
+    closes = np.array([100.0, 110.0, 99.0, 108.9])
+    mu, sigma = sc.drift_parameters(closes)
+    returns = np.log([1.1, 0.9, 1.1])
+    assert mu == pytest.approx(returns.mean())
+    assert sigma == pytest.approx(returns.std())
+    m, s = sc.drift_distribution(108.9, mu, sigma, 4)
+    assert m == pytest.approx(np.log(108.9) + 4 * mu)
+    assert s == pytest.approx(2 * sigma)
+    assert sc.drift_mean(100.0, 0.0, 0.0, 3) == pytest.approx(100.0)
+
+
+def test_pit_interpolates_between_grid_points_and_extends_the_tails() -> None:
+    grid = LEVELS * 100.0  # U(0, 100): F(x) = x / 100
+    assert sc.cdf_from_quantiles(grid, 37.5) == pytest.approx(0.375)
+    assert sc.cdf_from_quantiles(grid, 1.0) == pytest.approx(0.01)
+    # beyond the grid a Gaussian tail with the probit scale of the last four steps
+    scale = 4.0 / (NormalDist().inv_cdf(0.05) - NormalDist().inv_cdf(0.01))
+    tail = NormalDist().cdf(NormalDist().inv_cdf(0.01) - 1.0 / scale)
+    assert sc.cdf_from_quantiles(grid, 0.0) == pytest.approx(tail)
+    assert 0.0 < sc.cdf_from_quantiles(grid, -50.0) < tail
+    assert 1.0 - tail == pytest.approx(sc.cdf_from_quantiles(grid, 100.0))
+    point = np.full(99, 5.0)
+    assert sc.cdf_from_quantiles(point, np.array([4.9, 5.1])).tolist() == [0.0, 1.0]
+    rows = np.stack([grid, grid + 50.0])
+    assert np.allclose(sc.cdf_from_quantiles(rows, np.array([50.0, 100.0])), [0.5, 0.5])
+
+
+def test_quantiles_at_inverts_the_cdf() -> None:
+    grid = LEVELS * 100.0
+    alphas = np.array([0.003, 0.105, 0.5, 0.999])
+    assert np.allclose(sc.quantiles_at(grid, alphas)[1:3], [10.5, 50])
+    assert np.allclose(sc.cdf_from_quantiles(grid, sc.quantiles_at(grid, alphas)), alphas)
+    crossing = grid.copy()
+    crossing[10] = 0.0  # a crossing input grid is made monotone first
+    out = sc.quantiles_at(crossing, np.linspace(0, 1, 101))
+    assert (np.diff(out) >= 0).all()
+
+
+def test_band_and_error_scores() -> None:
+    assert sc.band_hit(
+        np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([2.0, 2.5])
+    ).tolist() == [
+        1.0,
+        0.0,
+    ]
+    assert sc.absolute_error(105.0, 100.0) == pytest.approx(5.0)
+    assert sc.percentage_error(90.0, 100.0) == pytest.approx(10.0)
+
+
+def test_direction_hit() -> None:
+    point = np.array([101.0, 99.0, 100.0, 101.0])
+    truth = np.array([102.0, 102.0, 90.0, 99.0])
+    assert sc.direction_hit(point, truth, 100.0).tolist() == [1.0, 0.0, 0.5, 0.0]
+
+
+def test_trend_hit_uses_the_threshold() -> None:
+    trend = np.array(["bullish", "bullish", "bearish", "neutral", "neutral"])
+    truth = np.array([102.0, 100.5, 98.0, 100.5, 103.0])
+    assert sc.trend_hit(trend, truth, 100.0, 0.01).tolist() == [1.0, 0.0, 1.0, 1.0, 0.0]

@@ -1,0 +1,57 @@
+"""LEDGER_URL forms, and migrations on a fresh and on an existing database (both backends)."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from ledger_helpers import record
+from sqlalchemy import func, select
+
+from ledger.db import create_ledger_engine, current_revision, driver_url, migrate
+from ledger.models import Base, ForecastRow
+from ledger.store import Ledger
+
+
+@pytest.mark.parametrize(
+    ("plain", "full"),
+    [
+        ("sqlite:///data/ledger.db", "sqlite:///data/ledger.db"),
+        ("sqlite:////abs/ledger.db", "sqlite:////abs/ledger.db"),
+        ("postgresql://user@host/db", "postgresql+psycopg://user@host/db"),
+        ("postgres://u:pw@h:5433/db", "postgresql+psycopg://u:pw@h:5433/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
+def test_plain_urls_get_our_drivers(plain: str, full: str) -> None:
+    assert driver_url(plain) == full
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(ValueError, match="LEDGER_URL"):
+        driver_url("mysql://u@h/db")
+
+
+def test_sqlite_folder_is_created(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'dir' / 'ledger.db'}"
+    Ledger.open(url)
+    assert (tmp_path / "new" / "dir" / "ledger.db").exists()
+
+
+def test_fresh_database_matches_the_models(ledger_url: str) -> None:
+    engine = create_ledger_engine(ledger_url)
+    assert current_revision(engine) is None
+    migrate(engine)
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_existing_database_is_upgraded_in_place(ledger_url: str) -> None:
+    first = Ledger.open(ledger_url)
+    first.insert([record()])
+    first.engine.dispose()
+    again = Ledger.open(ledger_url)  # a restart: migrations run again, data kept
+    with again.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ForecastRow)).scalar_one() == 1
+    assert current_revision(again.engine) == "0001"
