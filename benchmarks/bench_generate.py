@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from kronos_runner import Kronos, KronosPipeline, KronosTokenizer
+from kronos_runner.threads import set_process_threads
 
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "kronos-reference"
 SMALL = "NeoQuasar/Kronos-small"
@@ -112,10 +113,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
+    set_process_threads(args.threads)
     torch.manual_seed(0)
     model_cfg, tok_cfg = configs()
     pipe = KronosPipeline.from_pretrained(
-        Kronos(**model_cfg), KronosTokenizer(**tok_cfg), device="cpu", num_threads=args.threads
+        Kronos(**model_cfg), KronosTokenizer(**tok_cfg), device="cpu"
     )
     one = [candles(400, 0)]
     mixed = [candles(n, i) for i, n in enumerate(np.linspace(100, 480, 8).astype(int))]

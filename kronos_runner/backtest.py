@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
@@ -36,6 +35,7 @@ from kronos_runner.metrics import (
     direction_hits,
 )
 from kronos_runner.pipeline import future_index
+from kronos_runner.threads import set_process_threads
 
 CLOSE = FEATURES.index("close")
 LEVELS = (0.8, 0.9)
@@ -539,8 +539,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the backtest and write the table, CSV/JSON, calibrations and plots."""
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_process_threads(args.threads)
     frames = load_candle_dir(args.data, args.interval, args.symbols)
     began = time.perf_counter()
     result = run_backtest(

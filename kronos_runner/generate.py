@@ -13,8 +13,7 @@ full at every step (the reference procedure, batched with left padding).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -202,21 +201,6 @@ class _Batch:
         return s1, s2, stamp, valid
 
 
-@contextmanager
-def _step_threads(device: torch.device) -> Iterator[None]:
-    """One CPU thread for incremental steps: their matmuls are a few rows, where thread
-    synchronisation costs more than it saves (and stalls badly on shared cores)."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _overwrite(base: Tensor | None, rows: list[int], values: Tensor) -> Tensor:
     """``values`` when there is no base, else base with ``rows`` replaced by ``values``."""
     if base is None:
@@ -268,8 +252,7 @@ def generate_tokens(
             ]
         s1_logits = None
         if stepper is not None:
-            with _step_threads(device):
-                s1_logits = stepper.coarse_logits(i)
+            s1_logits = stepper.coarse_logits(i)
         if full_rows:
             s1, s2, stamp, valid = batch.windows(full_rows, i, max_context)
             valid = None if bool(valid.all()) else valid
@@ -279,8 +262,7 @@ def generate_tokens(
 
         s2_logits = None
         if stepper is not None:
-            with _step_threads(device):
-                s2_logits = stepper.fine_logits(s1_next)
+            s2_logits = stepper.fine_logits(s1_next)
         if full_rows:
             fine = model.decode_s2(h, s1_next[full_rows, None], valid)[:, -1]
             s2_logits = _overwrite(s2_logits, full_rows, fine)

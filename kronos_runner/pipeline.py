@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,13 +166,6 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     raise ValueError(f"unsupported dtype {dtype!r}; use None, 'float32' or 'bfloat16'")
 
 
-def _available_cpus() -> int:
-    """CPUs this process may run on (affinity-aware where the OS supports it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """Move to device and cast parameters only (buffers such as inv_freq stay float32)."""
     module = module.to(device).eval()
@@ -212,18 +204,13 @@ class KronosPipeline:
         dtype: str | torch.dtype | None = None,
         *,
         revision: str | None = None,
-        num_threads: int | None = None,
     ) -> KronosPipeline:
         """Load (hub id or local dir) or wrap modules; place them on ``device`` in ``dtype``.
 
-        On CPU, torch uses ``num_threads`` threads (default: the CPUs this process may use).
+        Torch's thread count is left alone (see ``kronos_runner.threads``).
         """
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
-        if dev.type == "cpu":
-            threads = num_threads or _available_cpus()
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
         model_id = str(model) if isinstance(model, str | Path) else type(model).__name__
         tok_id = str(tokenizer) if isinstance(tokenizer, str | Path) else type(tokenizer).__name__
         if isinstance(model, str | Path):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from kronos_runner import Kronos, KronosTokenizer
 from kronos_runner.candles import load_candle_dir
 from kronos_runner.pipeline import CLIP, EPS, feature_matrix, resolve_device, time_features
+from kronos_runner.threads import set_process_threads
 
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
 SMALL_TOKENIZER = {
@@ -349,8 +350,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the requested stages; returns (and writes to <out>/train_summary.json) a summary."""
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_process_threads(args.threads)
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)  # module initialisation
     args.out.mkdir(parents=True, exist_ok=True)
