@@ -294,17 +294,17 @@ class _CachedStepper:
             h = model.hidden(
                 s1[None, -w:], s2[None, -w:], stamp[None, n - w : n], positions, None, rec
             )
-            self.dep_cache.store(
-                b, self._dep_heads(self.dep.k_proj, h), self._dep_heads(self.dep.v_proj, h)
-            )
+            self.dep_cache.store(b, *self._dep_kv(h))
             h_last.append(h[0, -1])
         self.h_last = torch.stack(h_last).repeat_interleave(samples, dim=0)  # (R, d)
         self.positions0 = torch.tensor(self.window0, device=device).repeat_interleave(samples)
         future = [st[n : n + steps] for st, n in zip(batch.stamps, lengths, strict=True)]
         self.future_stamps = torch.stack(future).repeat_interleave(samples, dim=0)  # (R, steps, 5)
 
-    def _dep_heads(self, proj: torch.nn.Linear, h: Tensor) -> Tensor:
-        return self.dep.split_heads(proj(h))
+    def _dep_kv(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Dependency-layer keys and values (B, 4, T, hd) of hidden states h (B, T, d)."""
+        k, v = self.dep.project_kv(h)
+        return self.dep.split_heads(k), self.dep.split_heads(v)
 
     def coarse_logits(self, step: int) -> Tensor:
         """Feed the token generated at step-1 (if any) and return coarse logits (R, V1)."""
@@ -314,9 +314,7 @@ class _CachedStepper:
             positions = (self.positions0 + step - 1)[:, None]
             stamp = self.future_stamps[:, step - 1 : step]
             h_new = self.model.hidden(s1, s2, stamp, positions, None, self.caches)  # (R, 1, d)
-            self.dep_cache.append(
-                self._dep_heads(self.dep.k_proj, h_new), self._dep_heads(self.dep.v_proj, h_new)
-            )
+            self.dep_cache.append(*self._dep_kv(h_new))
             self.h_last = h_new[:, 0]
         return self.model.head.proj_s1(self.h_last)
 

@@ -13,6 +13,7 @@ import torch
 
 from kronos_runner.generate import SeriesRequest, forecast
 from kronos_runner.model import Kronos
+from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.tokenizer import KronosTokenizer
 
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
@@ -160,8 +161,8 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     if dtype in (None, "float32", torch.float32):
         return torch.float32
     if dtype in ("bfloat16", torch.bfloat16):
-        if device.type != "cuda":
-            raise ValueError("bfloat16 is supported on CUDA devices only")
+        if device.type == "cpu" and not cpu_has_bf16():
+            raise ValueError("bfloat16 needs CUDA or a CPU with AVX512-BF16 or AMX-BF16")
         return torch.bfloat16
     raise ValueError(f"unsupported dtype {dtype!r}; use None, 'float32' or 'bfloat16'")
 
@@ -207,7 +208,8 @@ class KronosPipeline:
     ) -> KronosPipeline:
         """Load (hub id or local dir) or wrap modules; place them on ``device`` in ``dtype``.
 
-        Torch's thread count is left alone (see ``kronos_runner.threads``).
+        On CPU the Linear weights are pre-packed here, at load (logged with its time). Torch's
+        thread count is left alone (see ``kronos_runner.threads``).
         """
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
@@ -217,9 +219,12 @@ class KronosPipeline:
             model = Kronos.from_pretrained(model, revision=revision)
         if isinstance(tokenizer, str | Path):
             tokenizer = KronosTokenizer.from_pretrained(tokenizer, revision=revision)
+        model, tokenizer = _place(model, dev, dt), _place(tokenizer, dev, dt)
+        pack_for_inference(model)
+        pack_for_inference(tokenizer)
         return cls(
-            _place(model, dev, dt),
-            _place(tokenizer, dev, dt),
+            model,
+            tokenizer,
             device=dev,
             max_context=DEFAULT_MAX_CONTEXT if max_context is None else max_context,
             model_id=model_id,
