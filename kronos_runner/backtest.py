@@ -466,7 +466,11 @@ def build_forecasters(args: argparse.Namespace) -> dict[str, Forecaster]:
     for name in args.forecasters:
         if name == "kronos":
             pipeline = KronosPipeline.from_pretrained(
-                args.model, args.tokenizer, device=args.device, max_context=args.max_context
+                args.model,
+                args.tokenizer,
+                device=args.device,
+                max_context=args.max_context,
+                dtype=args.dtype,
             )
             forecasters[name] = KronosForecaster(pipeline, args.temperature, args.top_k, args.top_p)
         elif name == "fallback":
@@ -501,7 +505,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="Kronos checkpoint: hub id or save_pretrained directory")
     p.add_argument("--tokenizer", help="tokenizer checkpoint: hub id or directory")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
+    p.add_argument("--dtype", default=None, help="float32 (default) or bfloat16")
     p.add_argument("--max-context", type=int, default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)

@@ -332,7 +332,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from <out>/<stage>_state.pt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
     if unknown := set(args.stages) - set(STAGES):
         p.error(f"unknown stages {sorted(unknown)}")

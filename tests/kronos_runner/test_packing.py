@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -51,3 +52,21 @@ def test_packed_module_still_trains_through_its_parameters(packed, fixtures_dir:
     assert set(model.state_dict()) == set(
         Kronos.from_pretrained(fixtures_dir / "tiny-model").state_dict()
     )
+
+
+def test_bf16_on_cpu_follows_the_cpu_flags(monkeypatch, fixtures_dir: Path, candles) -> None:
+    from kronos_runner import KronosPipeline, pipeline
+
+    def load() -> KronosPipeline:
+        return KronosPipeline.from_pretrained(
+            fixtures_dir / "tiny-model", fixtures_dir / "tiny-tokenizer", "cpu", dtype="bfloat16"
+        )
+
+    monkeypatch.setattr(pipeline, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="AVX512-BF16 or AMX-BF16"):
+        load()
+    monkeypatch.setattr(pipeline, "cpu_has_bf16", lambda: True)
+    pipe = load()
+    assert pipe.model.norm.weight.dtype == torch.bfloat16
+    (forecast,) = pipe.predict(candles, 4, samples=2, seed=0)
+    assert forecast.paths.dtype == np.float32 and np.isfinite(forecast.paths).all()

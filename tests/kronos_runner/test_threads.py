@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from kronos_runner.pipeline import KronosPipeline
-from kronos_runner.threads import available_cpus, set_process_threads
+from kronos_runner.threads import DEFAULT_THREADS, set_process_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-THREADS = 5  # differs from the default (the available CPUs) on this project's machines
+THREADS = 5  # differs from the default and from the CPUs of this project's machines
 
 
 def _threads_after(module: str, argv: list[str]) -> int:
@@ -42,7 +42,7 @@ def test_backtest_honours_threads(ohlcv_dir: Path, fixtures_dir: Path, tmp_path:
         "--samples", "2", "--report-steps", "1,4", "--trend-threshold", "-1",
         "--out", str(tmp_path),
     ]  # fmt: skip
-    assert available_cpus() != THREADS
+    assert os.cpu_count() != THREADS != DEFAULT_THREADS
     assert _threads_after("kronos_runner.backtest", argv) == THREADS
 
 
@@ -74,8 +74,8 @@ def test_pipeline_load_and_predict_leave_threads_alone(tiny_model, tiny_tokenize
 def test_set_process_threads_defaults_and_rejects() -> None:
     before = torch.get_num_threads()
     try:
-        assert set_process_threads() == available_cpus() == torch.get_num_threads()
-        assert set_process_threads(1) == 1 == torch.get_num_threads()
+        assert set_process_threads() == DEFAULT_THREADS == torch.get_num_threads()
+        assert set_process_threads(2) == 2 == torch.get_num_threads()
         with pytest.raises(ValueError, match="threads must be >= 1"):
             set_process_threads(0)
     finally:
