@@ -9,6 +9,7 @@ model code is imported inside the runner service only.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import bentoml
@@ -48,7 +49,9 @@ class KronosRunner:
 
     def __init__(self) -> None:
         from kronos_runner.runner import ModelSpec, RunnerCore  # torch: runner process only
+        from kronos_runner.threads import set_process_threads
 
+        set_process_threads(settings.kronos_threads or len(os.sched_getaffinity(0)))
         self.core = RunnerCore.load(
             ModelSpec(
                 model=settings.kronos_model,

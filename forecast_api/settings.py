@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     device: str = "auto"
     kronos_dtype: Literal["float32", "bfloat16"] = "float32"
     kronos_max_context: int = Field(512, ge=16)
+    kronos_threads: int | None = Field(
+        None, ge=1, description="runner torch threads (None: all CPUs)"
+    )
     kronos_lookback: int = Field(400, ge=16)
     kronos_samples: int = Field(30, ge=1)
     kronos_max_samples: int = Field(100, ge=1)
@@ -61,7 +64,11 @@ class ServiceSettings(BaseSettings):
         return value
 
     @field_validator(
-        "kronos_calibration", "kronos_model_revision", "kronos_tokenizer_revision", mode="before"
+        "kronos_calibration",
+        "kronos_model_revision",
+        "kronos_tokenizer_revision",
+        "kronos_threads",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
@@ -40,6 +39,7 @@ from forecasting.metrics import (
 )
 from forecasting.summary import classify_trend, reference_step
 from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.threads import set_process_threads
 
 LEVELS = (0.8, 0.9)
 
@@ -499,7 +499,11 @@ def build_forecasters(args: argparse.Namespace) -> dict[str, Forecaster]:
     for name in args.forecasters:
         if name == "kronos":
             pipeline = KronosPipeline.from_pretrained(
-                args.model, args.tokenizer, device=args.device, max_context=args.max_context
+                args.model,
+                args.tokenizer,
+                device=args.device,
+                max_context=args.max_context,
+                dtype=args.dtype,
             )
             forecasters[name] = KronosForecaster(pipeline, args.temperature, args.top_k, args.top_p)
         elif name == "fallback":
@@ -532,7 +536,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="Kronos checkpoint: hub id or save_pretrained directory")
     p.add_argument("--tokenizer", help="tokenizer checkpoint: hub id or directory")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
+    p.add_argument("--dtype", default=None, help="float32 (default) or bfloat16")
     p.add_argument("--max-context", type=int, default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
@@ -582,8 +587,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the backtest and write the table, CSV/JSON, calibrations and plots."""
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_process_threads(args.threads)
     frames = load_candle_dir(args.data, args.interval, args.symbols)
     began = time.perf_counter()
     result = run_backtest(

@@ -13,8 +13,7 @@ full at every step (the reference procedure, batched with left padding).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -202,21 +201,6 @@ class _Batch:
         return s1, s2, stamp, valid
 
 
-@contextmanager
-def _step_threads(device: torch.device) -> Iterator[None]:
-    """One CPU thread for incremental steps: their matmuls are a few rows, where thread
-    synchronisation costs more than it saves (and stalls badly on shared cores)."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _overwrite(base: Tensor | None, rows: list[int], values: Tensor) -> Tensor:
     """``values`` when there is no base, else base with ``rows`` replaced by ``values``."""
     if base is None:
@@ -268,8 +252,7 @@ def generate_tokens(
             ]
         s1_logits = None
         if stepper is not None:
-            with _step_threads(device):
-                s1_logits = stepper.coarse_logits(i)
+            s1_logits = stepper.coarse_logits(i)
         if full_rows:
             s1, s2, stamp, valid = batch.windows(full_rows, i, max_context)
             valid = None if bool(valid.all()) else valid
@@ -279,8 +262,7 @@ def generate_tokens(
 
         s2_logits = None
         if stepper is not None:
-            with _step_threads(device):
-                s2_logits = stepper.fine_logits(s1_next)
+            s2_logits = stepper.fine_logits(s1_next)
         if full_rows:
             fine = model.decode_s2(h, s1_next[full_rows, None], valid)[:, -1]
             s2_logits = _overwrite(s2_logits, full_rows, fine)
@@ -312,17 +294,17 @@ class _CachedStepper:
             h = model.hidden(
                 s1[None, -w:], s2[None, -w:], stamp[None, n - w : n], positions, None, rec
             )
-            self.dep_cache.store(
-                b, self._dep_heads(self.dep.k_proj, h), self._dep_heads(self.dep.v_proj, h)
-            )
+            self.dep_cache.store(b, *self._dep_kv(h))
             h_last.append(h[0, -1])
         self.h_last = torch.stack(h_last).repeat_interleave(samples, dim=0)  # (R, d)
         self.positions0 = torch.tensor(self.window0, device=device).repeat_interleave(samples)
         future = [st[n : n + steps] for st, n in zip(batch.stamps, lengths, strict=True)]
         self.future_stamps = torch.stack(future).repeat_interleave(samples, dim=0)  # (R, steps, 5)
 
-    def _dep_heads(self, proj: torch.nn.Linear, h: Tensor) -> Tensor:
-        return self.dep.split_heads(proj(h))
+    def _dep_kv(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Dependency-layer keys and values (B, 4, T, hd) of hidden states h (B, T, d)."""
+        k, v = self.dep.project_kv(h)
+        return self.dep.split_heads(k), self.dep.split_heads(v)
 
     def coarse_logits(self, step: int) -> Tensor:
         """Feed the token generated at step-1 (if any) and return coarse logits (R, V1)."""
@@ -332,9 +314,7 @@ class _CachedStepper:
             positions = (self.positions0 + step - 1)[:, None]
             stamp = self.future_stamps[:, step - 1 : step]
             h_new = self.model.hidden(s1, s2, stamp, positions, None, self.caches)  # (R, 1, d)
-            self.dep_cache.append(
-                self._dep_heads(self.dep.k_proj, h_new), self._dep_heads(self.dep.v_proj, h_new)
-            )
+            self.dep_cache.append(*self._dep_kv(h_new))
             self.h_last = h_new[:, 0]
         return self.model.head.proj_s1(self.h_last)
 

@@ -8,6 +8,7 @@ scaled dot-product attention over the given sequence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -22,6 +23,21 @@ class AttentionCache(Protocol):
     def __call__(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """q, k, v: (B, H, T, hd), already rotated -> attention output (B, H, T, hd)."""
         ...
+
+
+class Fused(Protocol):
+    """Linears sharing one input as one matmul (``kronos_runner.packing.PackedLinear``)."""
+
+    def fast(self, x: Tensor) -> bool:
+        """Whether the fused path applies to this input (inference on its device/dtype)."""
+        ...
+
+    def split(self, x: Tensor) -> tuple[Tensor, ...]:
+        """x (..., in) -> one output per fused Linear."""
+        ...
+
+
+FuseFactory = Callable[[list[nn.Linear]], Fused]
 
 
 class RMSNorm(nn.Module):
@@ -47,9 +63,19 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(d_model, ff_dim, bias=False)
         self.w2 = nn.Linear(ff_dim, d_model, bias=False)
         self.ffn_dropout = nn.Dropout(ffn_dropout_p)
+        self.w13: Fused | None = None  # w1 and w3 as one matmul, once packed
+
+    def fuse_projections(self, fuse: FuseFactory) -> list[nn.Linear]:
+        """Fuse w1 and w3 (same input) -> the Linears fused."""
+        self.w13 = fuse([self.w1, self.w3])
+        return [self.w1, self.w3]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.ffn_dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        if self.w13 is not None and self.w13.fast(x):
+            gate, up = self.w13.split(x)
+        else:
+            gate, up = self.w1(x), self.w3(x)
+        return self.ffn_dropout(self.w2(F.silu(gate) * up))
 
 
 class RotaryEmbedding(nn.Module):
@@ -96,6 +122,7 @@ class _Attention(nn.Module):
         self.rotary = RotaryEmbedding(self.head_dim)
         self.attn_dropout_p = attn_dropout_p
         self.resid_dropout = nn.Dropout(resid_dropout_p)
+        self.fused: Fused | None = None  # q/k/v (self) or k/v (cross) as one matmul
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d) -> (B, H, T, hd)."""
@@ -116,6 +143,17 @@ class _Attention(nn.Module):
 class SelfAttention(_Attention):
     """Causal multi-head self-attention with rotary positions."""
 
+    def fuse_projections(self, fuse: FuseFactory) -> list[nn.Linear]:
+        """Fuse q, k and v (same input) -> the Linears fused."""
+        self.fused = fuse([self.q_proj, self.k_proj, self.v_proj])
+        return [self.q_proj, self.k_proj, self.v_proj]
+
+    def project_qkv(self, x: Tensor) -> tuple[Tensor, ...]:
+        """x (B, T, d) -> q, k, v each (B, T, d)."""
+        if self.fused is not None and self.fused.fast(x):
+            return self.fused.split(x)
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
     def forward(
         self,
         x: Tensor,
@@ -125,9 +163,8 @@ class SelfAttention(_Attention):
     ) -> Tensor:
         """x (B, T, d); positions (T,) or (B, T); mask (B, 1, T, T) already causal."""
         cos, sin = self.rotary(positions)
-        q = apply_rotary(self.split_heads(self.q_proj(x)), cos, sin)
-        k = apply_rotary(self.split_heads(self.k_proj(x)), cos, sin)
-        v = self.split_heads(self.v_proj(x))
+        q, k, v = (self.split_heads(y) for y in self.project_qkv(x))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         out = cache(q, k, v) if cache is not None else self.attend(q, k, v, mask, causal=True)
         return self.merge_heads(out)
 
@@ -139,13 +176,23 @@ class CrossAttention(_Attention):
     does: a single query token gets angle 0 (no rotation at all); otherwise Tq must equal Tk.
     """
 
+    def fuse_projections(self, fuse: FuseFactory) -> list[nn.Linear]:
+        """Fuse k and v (both read the memory) -> the Linears fused."""
+        self.fused = fuse([self.k_proj, self.v_proj])
+        return [self.k_proj, self.v_proj]
+
+    def project_kv(self, memory: Tensor) -> tuple[Tensor, ...]:
+        """memory (B, Tk, d) -> k, v each (B, Tk, d)."""
+        if self.fused is not None and self.fused.fast(memory):
+            return self.fused.split(memory)
+        return self.k_proj(memory), self.v_proj(memory)
+
     def forward(
         self, query: Tensor, memory: Tensor, mask: Tensor | None = None, causal: bool = False
     ) -> Tensor:
         """query (B, Tq, d), memory (B, Tk, d); mask (B, 1, Tq, Tk) boolean."""
         q = self.split_heads(self.q_proj(query))
-        k = self.split_heads(self.k_proj(memory))
-        v = self.split_heads(self.v_proj(memory))
+        k, v = (self.split_heads(y) for y in self.project_kv(memory))
         if q.shape[2] > 1:
             if q.shape[2] != k.shape[2]:
                 raise ValueError("cross-attention with several queries needs Tq == Tk")

@@ -33,6 +33,7 @@ from data_sources.files import load_candle_dir
 from forecasting.candles import feature_matrix
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import CLIP, EPS, resolve_device, time_features
+from kronos_runner.threads import set_process_threads
 from kronos_runner.tokenizer import KronosTokenizer
 
 # Small from-scratch configs (the official config.json keys); override with --*-config JSON.
@@ -333,7 +334,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from <out>/<stage>_state.pt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
     if unknown := set(args.stages) - set(STAGES):
         p.error(f"unknown stages {sorted(unknown)}")
@@ -351,8 +352,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the requested stages; returns (and writes to <out>/train_summary.json) a summary."""
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_process_threads(args.threads)
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)  # module initialisation
     args.out.mkdir(parents=True, exist_ok=True)
