@@ -73,6 +73,12 @@ class Prediction(BaseModel):
     horizon: int
     samples: int
     seed: int | None = None
+    gapsFilled: int = Field(
+        0,
+        ge=0,
+        description="missing candles the gap rule filled (flat at the previous close, zero "
+        "volume) in the series this forecaster saw",
+    )
 
 
 class PredictResponse(BaseModel):
