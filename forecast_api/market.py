@@ -8,7 +8,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-import numpy as np
 import pandas as pd
 
 from data_sources import History, MarketDataError, MarketDataSource, Quote, UnknownSymbolError
@@ -18,6 +17,7 @@ from forecast_api.schemas import AssetEntry, AssetsResponse
 
 INTERVAL = "1h"
 MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
+DAY = pd.Timedelta(hours=24)
 T = TypeVar("T")
 
 
@@ -32,7 +32,7 @@ class Snapshot:
     of the candles the forecast was made from."""
 
     price: float
-    change_24h: float
+    change_24h: float | None
     volume_24h: float
     source: str
     stale: bool = False
@@ -43,15 +43,24 @@ class Snapshot:
         return replace(self, stale=True, age_seconds=self.age_seconds + seconds)
 
 
+def day_figures(candles: pd.DataFrame) -> tuple[float | None, float]:
+    """(% change of the last close against the last close at or before 24 hours earlier, None
+    when the candles do not reach back a day; sum of `amount` over the last 24 hours)."""
+    opened = candles["timestamp"]
+    earlier = int(opened.searchsorted(opened.iloc[-1] - DAY, side="right")) - 1
+    close = candles["close"]
+    change = None if earlier < 0 else float((close.iloc[-1] / close.iloc[earlier] - 1) * 100)
+    return change, float(candles["amount"].iloc[earlier + 1 :].sum())
+
+
 def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
     """Market figures from the quote; what it lacks is derived from the hourly candles."""
     attrs = candles.attrs
-    close = candles["close"].to_numpy(dtype=np.float64)
-    day_ago = close[-25] if close.size > 24 else close[0]
+    change, volume = day_figures(candles)
     derived = Snapshot(
-        price=float(close[-1]),
-        change_24h=float((close[-1] / day_ago - 1) * 100),
-        volume_24h=float(candles["amount"].iloc[-24:].sum()),
+        price=float(candles["close"].iloc[-1]),
+        change_24h=change,
+        volume_24h=volume,
         source=str(attrs.get("source", "candles")),
         stale=bool(attrs.get("stale", False)),
         age_seconds=float(attrs.get("age_seconds", 0.0)),

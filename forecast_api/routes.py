@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query
+from pydantic import AfterValidator, BeforeValidator
 
-from forecast_api.errors import ERROR_RESPONSES, InvalidRequestError, ServiceError
+from forecast_api.errors import (
+    BODY_ERROR_RESPONSES,
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    ServiceError,
+)
 from forecast_api.health import HealthReporter
+from forecast_api.http_rules import json_body
 from forecast_api.market import MarketData, canonical
 from forecast_api.predictions import PredictionService
 from forecast_api.schemas import (
@@ -28,6 +35,8 @@ from forecast_api.schemas import (
     HistoryData,
     HistoryResponse,
     PredictResponse,
+    digits_only,
+    not_blank,
     now_iso,
 )
 from forecast_api.settings import ServiceSettings
@@ -55,14 +64,20 @@ def provide(app: FastAPI, bound: Services) -> None:
 
 Deps = Annotated[Services, Depends(services)]
 Symbol = Annotated[
-    str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
+    str,
+    Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)"),
+    AfterValidator(not_blank),
 ]
+Digits = BeforeValidator(digits_only)
 Seed = Annotated[
-    int | None, Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)")
+    int | None,
+    Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)"),
+    Digits,
 ]
-Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)")]
-Samples = Annotated[int | None, Query(ge=1, description="sample paths")]
-Days = Annotated[int, Query(ge=1, le=365)]
+Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)"), Digits]
+Samples = Annotated[int | None, Query(ge=1, description="sample paths"), Digits]
+Days = Annotated[int, Query(ge=1, le=365), Digits]
+JSON_BODY = [Depends(json_body)]
 
 router = APIRouter()
 
@@ -75,7 +90,12 @@ async def predict(
     return await deps.predictions.predict(symbol, horizon, samples, seed)
 
 
-@router.post("/api/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/api/predict/batch",
+    response_model=BatchPredictResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
 async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictResponse:
     """Forecast several symbols in as few model passes as possible; errors per entry."""
     limit = deps.settings.batch_max_symbols
@@ -93,7 +113,12 @@ async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictRe
     return BatchPredictResponse(results=entries, count=len(entries), timestamp=now_iso())
 
 
-@router.post("/api/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/api/forecast",
+    response_model=ForecastResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
 async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
     """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
     return await deps.predictions.forecast_candles(body)
