@@ -8,7 +8,8 @@ Starts `bentoml serve service:ApiService` (default settings, except the tiny che
 `--clients` loops on one loopback connection pool, each sending the mix round-robin: cached
 /api/predict for 8 symbols, /api/assets, /health, /api/history days 1/7/30, until
 `--requests` are done or `--seconds` have passed. Prints per route: requests, req/s, p50, p99
-and max latency; and the machine's load average before the run.
+and max latency; the machine's load average before the run; and (for a server it started)
+the API worker's CPU time per request, which does not depend on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import psutil
 
 REPO = Path(__file__).absolute().parents[1]
 SHARED = REPO.parent / "shared"
@@ -84,9 +86,14 @@ async def run_once(url: str, args: argparse.Namespace) -> tuple[dict[str, list[f
         return latencies, time.perf_counter() - start
 
 
-def table(latencies: dict[str, list[float]], wall: float, load: float, run: int) -> str:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU time the processes used so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def table(latencies: dict[str, list[float]], wall: float, load: float, run: int, cpu: str) -> str:
     """Per-route and total figures of one run."""
-    rows = [f"run {run}: {wall:.1f} s, load average before {load:.2f} (2 cores, shared)"]
+    rows = [f"run {run}: {wall:.1f} s, load average before {load:.2f} (2 cores, shared){cpu}"]
     rows.append(f"{'route':<14}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     everything = [x for values in latencies.values() for x in values]
     for label, values in [*sorted(latencies.items()), ("all", everything)]:
@@ -98,15 +105,19 @@ def table(latencies: dict[str, list[float]], wall: float, load: float, run: int)
     return "\n".join(rows)
 
 
-def measure(url: str, args: argparse.Namespace) -> None:
-    """`args.runs` runs against `url`, each printed; the best (highest req/s) last."""
+def measure(url: str, args: argparse.Namespace, workers: list[psutil.Process]) -> None:
+    """`args.runs` runs against `url`, each printed; the best (highest req/s) last. With the
+    API `workers` known, each run also says their CPU time per request (warm-up included)."""
     best: tuple[float, str] | None = None
     for run in range(1, args.runs + 1):
-        load = os.getloadavg()[0]
+        load, used = os.getloadavg()[0], cpu_seconds(workers)
         latencies, wall = asyncio.run(run_once(url, args))
-        text = table(latencies, wall, load, run)
+        done = sum(len(v) for v in latencies.values())
+        per_request = (cpu_seconds(workers) - used) / (done + len(MIX)) * 1000
+        cpu = f"; API worker CPU {per_request:.2f} ms/request" if workers else ""
+        text = table(latencies, wall, load, run, cpu)
         print(text + "\n", flush=True)
-        rate = sum(len(v) for v in latencies.values()) / wall
+        rate = done / wall
         if best is None or rate > best[0]:
             best = (rate, text)
     assert best is not None
@@ -124,9 +135,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=SHARED / "data" / "ohlcv")
     args = parser.parse_args()
     if args.url:
-        measure(args.url.rstrip("/"), args)
+        measure(args.url.rstrip("/"), args, [])
         return
-    from tests.local_server import bentoml_server
+    from tests.local_server import bentoml_server, service_workers
 
     env = {
         "KRONOS_MODEL": str(args.reference / "tiny-model"),
@@ -138,7 +149,7 @@ def main() -> None:
     }
     log = Path(tempfile.gettempdir()) / "bench-cached-mix.log"
     with bentoml_server(env, cwd=REPO, log=log, timeout=300) as url:
-        measure(url, args)
+        measure(url, args, service_workers(url, "kronos_api"))
 
 
 if __name__ == "__main__":

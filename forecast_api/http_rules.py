@@ -49,7 +49,7 @@ class EmptyQueryIsAbsent:
         await self.app(scope, receive, send)
 
 
-def json_body(request: Request) -> None:
+async def json_body(request: Request) -> None:
     """415 unless the body is declared JSON (`application/json` or `application/*+json`), as
     FastAPI reads only those as JSON."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TypeVar
 
 import pandas as pd
@@ -54,26 +55,25 @@ def day_figures(candles: pd.DataFrame) -> tuple[float | None, float]:
 
 
 def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
-    """Market figures from the quote; what it lacks is derived from the hourly candles."""
+    """Market figures from the quote; what it lacks is derived from the hourly candles (only
+    then: a complete quote costs no pass over the candles)."""
     attrs = candles.attrs
-    change, volume = day_figures(candles)
-    derived = Snapshot(
-        price=float(candles["close"].iloc[-1]),
+    change = volume = None
+    if quote is None or quote.change_24h is None or quote.volume_24h is None:
+        change, volume = day_figures(candles)
+    stale, age = bool(attrs.get("stale", False)), float(attrs.get("age_seconds", 0.0))
+    if quote is not None:
+        change = change if quote.change_24h is None else float(quote.change_24h)
+        volume = volume if quote.volume_24h is None else float(quote.volume_24h)
+        stale, age = stale or bool(quote.stale), max(age, float(quote.age_seconds))
+    assert volume is not None
+    return Snapshot(
+        price=float(candles["close"].iat[-1] if quote is None else quote.price),
         change_24h=change,
         volume_24h=volume,
         source=str(attrs.get("source", "candles")),
-        stale=bool(attrs.get("stale", False)),
-        age_seconds=float(attrs.get("age_seconds", 0.0)),
-    )
-    if quote is None:
-        return derived
-    return Snapshot(
-        price=float(quote.price),
-        change_24h=derived.change_24h if quote.change_24h is None else float(quote.change_24h),
-        volume_24h=derived.volume_24h if quote.volume_24h is None else float(quote.volume_24h),
-        source=derived.source,
-        stale=derived.stale or bool(quote.stale),
-        age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
+        stale=stale,
+        age_seconds=age,
     )
 
 
@@ -85,12 +85,12 @@ class MarketView:
     candles: pd.DataFrame
     quote: Quote | None
 
-    @property
+    @cached_property
     def last_candle(self) -> pd.Timestamp:
         """Open time of the last closed candle."""
-        return pd.Timestamp(self.candles["timestamp"].iloc[-1])
+        return pd.Timestamp(self.candles["timestamp"].iat[-1])
 
-    @property
+    @cached_property
     def snapshot(self) -> Snapshot:
         """The figures shown beside a forecast."""
         return snapshot(self.candles, self.quote)

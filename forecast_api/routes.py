@@ -1,7 +1,7 @@
 """The HTTP routes as plain functions; their services arrive through FastAPI dependencies.
 
-`Services` holds what the routes need; `provide(app, services)` binds it to an app through
-FastAPI's dependency overrides (tests bind their own).
+`Services` holds what the routes need; `provide(app, services)` binds it to an app (in its
+state; tests bind their own).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 
 from forecast_api.errors import (
@@ -52,14 +52,18 @@ class Services:
     health: HealthReporter
 
 
-def services() -> Services:
-    """Dependency placeholder; `provide` binds the real services."""
-    raise RuntimeError("no services bound to this app: call forecast_api.routes.provide()")
+async def services(request: Request) -> Services:
+    """The services `provide` bound to the app (async and no override: FastAPI neither
+    re-inspects nor hops to a thread per request)."""
+    bound = getattr(request.app.state, "services", None)
+    if bound is None:
+        raise RuntimeError("no services bound to this app: call forecast_api.routes.provide()")
+    return bound
 
 
 def provide(app: FastAPI, bound: Services) -> None:
     """Serve `bound` to every route of `app`."""
-    app.dependency_overrides[services] = lambda: bound
+    app.state.services = bound
 
 
 Deps = Annotated[Services, Depends(services)]
