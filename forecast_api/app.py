@@ -17,6 +17,7 @@ from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
 from forecast_api.errors import TOO_LARGE, error_json, install_error_handlers
 from forecast_api.health import DataSourceTracker, HealthReporter
+from forecast_api.http_rules import EmptyQueryIsAbsent, HeadAsGet
 from forecast_api.market import MarketData
 from forecast_api.predictions import PredictionService
 from forecast_api.routes import Services, router
@@ -128,7 +129,8 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    """The app with every route, JSON errors and the body limit; bind services with
+    """The app with every route, JSON errors, the body limit and the HTTP rules for clients
+    (`forecast_api.http_rules`); bind services with
     `forecast_api.routes.provide`."""
     app = FastAPI(
         title="Kronos forecast service",
@@ -140,6 +142,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_offline_docs(app)
     app.include_router(dashboard_router())
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
+    app.add_middleware(EmptyQueryIsAbsent)
+    app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     app.include_router(router)
     app.add_api_route(

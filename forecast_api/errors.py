@@ -29,6 +29,10 @@ ERROR_RESPONSES = {
         "model": ErrorResponse,
     },
 }
+BODY_ERROR_RESPONSES = {
+    **ERROR_RESPONSES,
+    415: {"description": "the body is not declared JSON", "model": ErrorResponse},
+}
 
 
 class ServiceError(Exception):
@@ -48,6 +52,13 @@ class InvalidRequestError(ServiceError):
 
     status = 422
     code = "invalid_parameters"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """A request body that is not declared JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class UnknownSymbol(ServiceError):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TypeVar
 
-import numpy as np
 import pandas as pd
 
 from data_sources import History, MarketDataError, MarketDataSource, Quote, UnknownSymbolError
@@ -18,6 +18,7 @@ from forecast_api.schemas import AssetEntry, AssetsResponse
 
 INTERVAL = "1h"
 MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
+DAY = pd.Timedelta(hours=24)
 T = TypeVar("T")
 
 
@@ -32,7 +33,7 @@ class Snapshot:
     of the candles the forecast was made from."""
 
     price: float
-    change_24h: float
+    change_24h: float | None
     volume_24h: float
     source: str
     stale: bool = False
@@ -43,28 +44,36 @@ class Snapshot:
         return replace(self, stale=True, age_seconds=self.age_seconds + seconds)
 
 
+def day_figures(candles: pd.DataFrame) -> tuple[float | None, float]:
+    """(% change of the last close against the last close at or before 24 hours earlier, None
+    when the candles do not reach back a day; sum of `amount` over the last 24 hours)."""
+    opened = candles["timestamp"]
+    earlier = int(opened.searchsorted(opened.iloc[-1] - DAY, side="right")) - 1
+    close = candles["close"]
+    change = None if earlier < 0 else float((close.iloc[-1] / close.iloc[earlier] - 1) * 100)
+    return change, float(candles["amount"].iloc[earlier + 1 :].sum())
+
+
 def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
-    """Market figures from the quote; what it lacks is derived from the hourly candles."""
+    """Market figures from the quote; what it lacks is derived from the hourly candles (only
+    then: a complete quote costs no pass over the candles)."""
     attrs = candles.attrs
-    close = candles["close"].to_numpy(dtype=np.float64)
-    day_ago = close[-25] if close.size > 24 else close[0]
-    derived = Snapshot(
-        price=float(close[-1]),
-        change_24h=float((close[-1] / day_ago - 1) * 100),
-        volume_24h=float(candles["amount"].iloc[-24:].sum()),
-        source=str(attrs.get("source", "candles")),
-        stale=bool(attrs.get("stale", False)),
-        age_seconds=float(attrs.get("age_seconds", 0.0)),
-    )
-    if quote is None:
-        return derived
+    change = volume = None
+    if quote is None or quote.change_24h is None or quote.volume_24h is None:
+        change, volume = day_figures(candles)
+    stale, age = bool(attrs.get("stale", False)), float(attrs.get("age_seconds", 0.0))
+    if quote is not None:
+        change = change if quote.change_24h is None else float(quote.change_24h)
+        volume = volume if quote.volume_24h is None else float(quote.volume_24h)
+        stale, age = stale or bool(quote.stale), max(age, float(quote.age_seconds))
+    assert volume is not None
     return Snapshot(
-        price=float(quote.price),
-        change_24h=derived.change_24h if quote.change_24h is None else float(quote.change_24h),
-        volume_24h=derived.volume_24h if quote.volume_24h is None else float(quote.volume_24h),
-        source=derived.source,
-        stale=derived.stale or bool(quote.stale),
-        age_seconds=max(derived.age_seconds, float(quote.age_seconds)),
+        price=float(candles["close"].iat[-1] if quote is None else quote.price),
+        change_24h=change,
+        volume_24h=volume,
+        source=str(attrs.get("source", "candles")),
+        stale=stale,
+        age_seconds=age,
     )
 
 
@@ -76,12 +85,12 @@ class MarketView:
     candles: pd.DataFrame
     quote: Quote | None
 
-    @property
+    @cached_property
     def last_candle(self) -> pd.Timestamp:
         """Open time of the last closed candle."""
-        return pd.Timestamp(self.candles["timestamp"].iloc[-1])
+        return pd.Timestamp(self.candles["timestamp"].iat[-1])
 
-    @property
+    @cached_property
     def snapshot(self) -> Snapshot:
         """The figures shown beside a forecast."""
         return snapshot(self.candles, self.quote)

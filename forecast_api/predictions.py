@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -36,9 +36,11 @@ from forecast_api.schemas import (
     iso_utc,
     now_iso,
 )
+from forecast_api.series import Series
 from forecast_api.settings import ServiceSettings
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
+from forecasting.forecast import Forecast
 from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams, forecast_problem
 
 logger = logging.getLogger(__name__)
@@ -128,56 +130,75 @@ class PredictionService:
         logger.warning("falling back: %s", reason)
         return [RunnerResult.failure("failed", reason) for _ in items]
 
-    async def forecast_frames(
-        self, frames: Sequence[pd.DataFrame], params: Params, *, invalid_is_error: bool = False
+    async def forecast_series(
+        self, series: Sequence[Series], params: Params, *, invalid_is_error: bool = False
     ) -> list[Outcome | ServiceError]:
-        """Forecast every frame in one runner call: per frame its outcome, or the error that
-        frame alone gets. A series the runner calls invalid is a 422 when `invalid_is_error`
-        (the caller sent it), else it falls back like any model failure."""
-        lookback = self.settings.kronos_lookback
+        """Forecast every series in one runner call: per series its outcome, or the error that
+        series alone gets. The model sees the last KRONOS_LOOKBACK candles of each usable series;
+        a series the gap rule left unusable goes to the fallback without a runner call. A series
+        the runner calls invalid is a 422 when `invalid_is_error` (the caller sent it), else it
+        falls back like any model failure."""
+        seen = [s.tail(self.settings.kronos_lookback) for s in series]
+        usable = [i for i, s in enumerate(series) if s.unusable is None]
         sampling = self.sampling(params.samples)
         items = [
-            RunnerItem.from_frame(frame.tail(lookback), params.horizon, sampling, params.seed)
-            for frame in frames
+            RunnerItem.from_frame(seen[i].candles, params.horizon, sampling, params.seed)
+            for i in usable
         ]
-        results = await self._run_model(items)
+        results = [RunnerResult.failure("invalid", s.unusable or "") for s in series]
+        if items:
+            for index, result in zip(usable, await self._run_model(items), strict=True):
+                results[index] = result
         return [
-            self._outcome(frame, params, result, invalid_is_error)
-            for frame, result in zip(frames, results, strict=True)
+            self._outcome(s, view, params, result, invalid_is_error)
+            for s, view, result in zip(series, seen, results, strict=True)
         ]
 
-    def _outcome(
-        self, frame: pd.DataFrame, params: Params, result: RunnerResult, invalid_is_error: bool
-    ) -> Outcome | ServiceError:
-        """Summarise the runner's result, or the fallback's forecast when it is unusable."""
+    def _produce(
+        self, series: Series, seen: Series, params: Params, result: RunnerResult
+    ) -> tuple[Forecast, ForecastMeta] | ServiceError:
+        """The runner's forecast, or the fallback's when it is unusable, and who made it."""
         s = self.settings
         if result.ok and (problem := forecast_problem(result.forecast())) is not None:
             result = RunnerResult.failure(*problem)  # checked here too: the runner is remote
         if result.ok:
-            forecast = result.forecast()
             meta = ForecastMeta(
                 "kronos", s.kronos_model, s.kronos_tokenizer, params.samples, params.seed
             )
-        elif invalid_is_error and result.error_kind == "invalid":
-            return InvalidRequestError(f"the candles cannot be forecast: {result.error}")
-        else:
-            try:
-                [forecast] = self.fallback.forecast(
-                    [frame], params.horizon, samples=params.samples, seed=params.seed
-                )
-            except ValueError as exc:
-                return DataUnavailableError(f"the candles cannot be forecast: {exc}")
-            meta = ForecastMeta(
-                "fallback", "fallback", None, params.samples, params.seed, result.error
+            return result.forecast(), replace(meta, gaps_filled=seen.gaps_filled)
+        try:
+            [forecast] = self.fallback.forecast(
+                [series.candles], params.horizon, samples=params.samples, seed=params.seed
             )
+        except ValueError as exc:
+            why = str(exc) if series.unusable is None else f"{series.unusable} ({exc})"
+            return DataUnavailableError(f"the candles cannot be forecast: {why}")
+        meta = ForecastMeta("fallback", "fallback", None, params.samples, params.seed, result.error)
+        return forecast, replace(meta, gaps_filled=series.gaps_filled)
+
+    def _outcome(
+        self,
+        series: Series,
+        seen: Series,
+        params: Params,
+        result: RunnerResult,
+        invalid_is_error: bool,
+    ) -> Outcome | ServiceError:
+        """Summarise the runner's result, or the fallback's forecast when it is unusable."""
+        if invalid_is_error and not result.ok and result.error_kind == "invalid":
+            return InvalidRequestError(f"the candles cannot be forecast: {result.error}")
+        produced = self._produce(series, seen, params, result)
+        if isinstance(produced, ServiceError):
+            return produced
+        forecast, meta = produced
         with np.errstate(over="ignore", invalid="ignore"):
             if not np.isfinite(forecast.paths.mean(axis=0)).all():
                 return InvalidRequestError("the candles are too extreme to forecast")
         prediction = prediction_from(
             forecast,
-            float(frame["close"].iloc[-1]),
+            float(series.candles["close"].iloc[-1]),
             meta,
-            trend_threshold=s.trend_threshold,
+            trend_threshold=self.settings.trend_threshold,
             calibration=self.calibration,
         )
         return Outcome(prediction, meta.model == "kronos")
@@ -228,7 +249,14 @@ class PredictionService:
         self, keys: list[PredictionKey], *, views: dict[PredictionKey, MarketView], params: Params
     ) -> list[tuple[CachedForecast | ServiceError, float]]:
         """The prediction cache's fill: forecast the missing keys, each with its time to live."""
-        done = await self.forecast_frames([views[key].candles for key in keys], params)
+        s = self.settings
+        series = [
+            Series.regularised(
+                views[key].candles, max_fill=s.kronos_max_fill, min_context=s.min_context
+            )
+            for key in keys
+        ]
+        done = await self.forecast_series(series, params)
         generated = now_iso()
         values: list[tuple[CachedForecast | ServiceError, float]] = []
         for key, outcome in zip(keys, done, strict=True):
@@ -286,7 +314,7 @@ class PredictionService:
         last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
         if last + step * params.horizon > pd.Timestamp.max.value:
             raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
-        [outcome] = await self.forecast_frames([frame], params, invalid_is_error=True)
+        [outcome] = await self.forecast_series([Series.given(frame)], params, invalid_is_error=True)
         if isinstance(outcome, ServiceError):
             raise outcome
         return ForecastResponse(

@@ -26,6 +26,7 @@ class ForecastMeta:
     samples: int
     seed: int | None
     reason: str | None = None
+    gaps_filled: int = 0
 
 
 def prediction_from(
@@ -69,6 +70,7 @@ def prediction_from(
         horizon=summary.horizon,
         samples=summary.samples,
         seed=meta.seed,
+        gapsFilled=meta.gaps_filled,
     )
 
 

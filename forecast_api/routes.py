@@ -1,7 +1,7 @@
 """The HTTP routes as plain functions; their services arrive through FastAPI dependencies.
 
-`Services` holds what the routes need; `provide(app, services)` binds it to an app through
-FastAPI's dependency overrides (tests bind their own).
+`Services` holds what the routes need; `provide(app, services)` binds it to an app (in its
+state; tests bind their own).
 """
 
 from __future__ import annotations
@@ -9,10 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import AfterValidator, BeforeValidator
 
-from forecast_api.errors import ERROR_RESPONSES, InvalidRequestError, ServiceError
+from forecast_api.errors import (
+    BODY_ERROR_RESPONSES,
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    ServiceError,
+)
 from forecast_api.health import HealthReporter
+from forecast_api.http_rules import json_body
 from forecast_api.market import MarketData, canonical
 from forecast_api.predictions import PredictionService
 from forecast_api.schemas import (
@@ -28,6 +35,8 @@ from forecast_api.schemas import (
     HistoryData,
     HistoryResponse,
     PredictResponse,
+    digits_only,
+    not_blank,
     now_iso,
 )
 from forecast_api.settings import ServiceSettings
@@ -43,26 +52,36 @@ class Services:
     health: HealthReporter
 
 
-def services() -> Services:
-    """Dependency placeholder; `provide` binds the real services."""
-    raise RuntimeError("no services bound to this app: call forecast_api.routes.provide()")
+async def services(request: Request) -> Services:
+    """The services `provide` bound to the app (async and no override: FastAPI neither
+    re-inspects nor hops to a thread per request)."""
+    bound = getattr(request.app.state, "services", None)
+    if bound is None:
+        raise RuntimeError("no services bound to this app: call forecast_api.routes.provide()")
+    return bound
 
 
 def provide(app: FastAPI, bound: Services) -> None:
     """Serve `bound` to every route of `app`."""
-    app.dependency_overrides[services] = lambda: bound
+    app.state.services = bound
 
 
 Deps = Annotated[Services, Depends(services)]
 Symbol = Annotated[
-    str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)")
+    str,
+    Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)"),
+    AfterValidator(not_blank),
 ]
+Digits = BeforeValidator(digits_only)
 Seed = Annotated[
-    int | None, Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)")
+    int | None,
+    Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)"),
+    Digits,
 ]
-Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)")]
-Samples = Annotated[int | None, Query(ge=1, description="sample paths")]
-Days = Annotated[int, Query(ge=1, le=365)]
+Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)"), Digits]
+Samples = Annotated[int | None, Query(ge=1, description="sample paths"), Digits]
+Days = Annotated[int, Query(ge=1, le=365), Digits]
+JSON_BODY = [Depends(json_body)]
 
 router = APIRouter()
 
@@ -75,7 +94,12 @@ async def predict(
     return await deps.predictions.predict(symbol, horizon, samples, seed)
 
 
-@router.post("/api/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/api/predict/batch",
+    response_model=BatchPredictResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
 async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictResponse:
     """Forecast several symbols in as few model passes as possible; errors per entry."""
     limit = deps.settings.batch_max_symbols
@@ -93,7 +117,12 @@ async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictRe
     return BatchPredictResponse(results=entries, count=len(entries), timestamp=now_iso())
 
 
-@router.post("/api/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/api/forecast",
+    response_model=ForecastResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
 async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
     """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
     return await deps.predictions.forecast_candles(body)

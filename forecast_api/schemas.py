@@ -7,19 +7,39 @@ fields.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 Trend = Literal["bullish", "bearish", "neutral"]
 
 SYMBOL_MAX_LENGTH = 20
+INTEGER = re.compile(r"-?[0-9]+")
 MAX_SEED = 2**63 - 1  # the model's generators take seeds in [0, 2**63)
-Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX_LENGTH)]
+
+
+def not_blank(text: str) -> str:
+    """`text`, refused when it is only whitespace."""
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+def digits_only(value: object) -> object:
+    """A query integer as plain digits (`true`, `2.0`, `1_0` are refused, not read as ints)."""
+    if isinstance(value, str) and not INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+Symbol = Annotated[
+    str, Field(min_length=1, max_length=SYMBOL_MAX_LENGTH), AfterValidator(not_blank)
+]
 Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED)]
 
 
@@ -73,6 +93,12 @@ class Prediction(BaseModel):
     horizon: int
     samples: int
     seed: int | None = None
+    gapsFilled: int = Field(
+        0,
+        ge=0,
+        description="missing candles the gap rule filled (flat at the previous close, zero "
+        "volume) in the series this forecaster saw",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -80,7 +106,9 @@ class PredictResponse(BaseModel):
 
     symbol: str
     currentPrice: float
-    change24h: float
+    change24h: float | None = Field(
+        description="% change over 24 hours; null when a day of data is not there"
+    )
     volume24h: float
     prediction: Prediction
     timestamp: str

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_sources import MarketDataSettings
+from forecasting.gaps import DEFAULT_MAX_FILL
 
 
 class ServiceSettings(BaseSettings):
@@ -32,6 +33,8 @@ class ServiceSettings(BaseSettings):
         None, ge=1, description="runner torch threads (None: all CPUs)"
     )
     kronos_lookback: int = Field(400, ge=16)
+    kronos_max_fill: int = Field(DEFAULT_MAX_FILL, ge=0)
+    kronos_min_context: int | None = Field(None, ge=2)
     kronos_samples: int = Field(30, ge=1)
     kronos_max_samples: int = Field(100, ge=1)
     kronos_max_horizon: int = Field(72, ge=1)
@@ -68,6 +71,7 @@ class ServiceSettings(BaseSettings):
         "kronos_model_revision",
         "kronos_tokenizer_revision",
         "kronos_threads",
+        "kronos_min_context",
         mode="before",
     )
     @classmethod
@@ -82,7 +86,17 @@ class ServiceSettings(BaseSettings):
             raise ValueError("KRONOS_SAMPLES must not exceed KRONOS_MAX_SAMPLES")
         if self.kronos_lookback > self.kronos_max_context:
             raise ValueError("KRONOS_LOOKBACK must not exceed KRONOS_MAX_CONTEXT")
+        if self.min_context > self.kronos_lookback:
+            raise ValueError("KRONOS_MIN_CONTEXT must not exceed KRONOS_LOOKBACK")
         return self
+
+    @property
+    def min_context(self) -> int:
+        """Fewest regular candles the model is given (KRONOS_MIN_CONTEXT, default half the
+        lookback, as in the backtest): a shorter stretch after a gap goes to the fallback."""
+        if self.kronos_min_context is None:
+            return max(2, self.kronos_lookback // 2)
+        return self.kronos_min_context
 
     @property
     def default_horizon(self) -> int:

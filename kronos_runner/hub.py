@@ -35,14 +35,33 @@ def resolve_file(
     Hub downloads use huggingface_hub's cache (HF_HOME / HF_HUB_CACHE, or ``cache_dir``) and
     honour HF_HUB_OFFLINE; ``revision`` is a branch, tag or commit (default: main).
     """
-    local = Path(repo_id_or_dir)
+    local = Path(repo_id_or_dir).expanduser()
     if local.is_dir():
         path = local / filename
         if not path.is_file():
             raise FileNotFoundError(f"{filename} not found in {local}")
         return path
+    if looks_like_path(repo_id_or_dir):
+        raise FileNotFoundError(
+            f"checkpoint directory {local} does not exist (looked in {local.absolute()})"
+        )
     return Path(
         hf_hub_download(str(repo_id_or_dir), filename, revision=revision, cache_dir=cache_dir)
+    )
+
+
+def looks_like_path(name: str | Path) -> bool:
+    """True when ``name`` is meant as a local path rather than a hub id (``owner/name``): it
+    starts with ``.``, ``/`` or ``~``, has a backslash, more than one ``/`` or a trailing one,
+    or its first part is a local directory (``checkpoints/modle`` next to ``checkpoints/``)."""
+    name = str(name)
+    head, slash, _ = name.partition("/")
+    return (
+        name.startswith((".", "/", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or name.endswith("/")
+        or bool(slash and Path(head).is_dir())
     )
 
 

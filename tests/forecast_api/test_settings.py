@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from forecast_api.settings import ServiceSettings
+from forecasting.gaps import DEFAULT_MAX_FILL
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,4 +96,19 @@ def test_invalid_settings_are_rejected(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
+        ServiceSettings()
+
+
+def test_gap_rule_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = ServiceSettings()
+    assert s.kronos_max_fill == DEFAULT_MAX_FILL and s.min_context == s.kronos_lookback // 2
+    monkeypatch.setenv("KRONOS_MIN_CONTEXT", "")
+    assert ServiceSettings().min_context == 200
+    monkeypatch.setenv("KRONOS_MIN_CONTEXT", "50")
+    monkeypatch.setenv("KRONOS_MAX_FILL", "0")
+    s = ServiceSettings()
+    assert (s.min_context, s.kronos_max_fill) == (50, 0)
+    monkeypatch.setenv("KRONOS_MIN_CONTEXT", "401")
+    with pytest.raises(ValidationError, match="KRONOS_MIN_CONTEXT"):
         ServiceSettings()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kronos_runner.hub import CheckpointError
+from kronos_runner.hub import CheckpointError, looks_like_path
 from kronos_runner.model import Kronos
 from kronos_runner.tokenizer import KronosTokenizer
 
@@ -134,3 +134,33 @@ def test_hub_id_and_revision_from_cache_offline(
 def test_unknown_hub_id_offline_raises(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"(?i)offline|cannot find|not found|connection"):
         Kronos.from_pretrained("acme/does-not-exist", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["checkpoints/modle", "./modle", "/nowhere/modle", "a/b/c"])
+def test_a_local_path_that_does_not_exist_is_a_missing_directory(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints" / "model").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"checkpoint directory \S+ does not exist"):
+        Kronos.from_pretrained(name, cache_dir=tmp_path / "hub")
+
+
+@pytest.mark.parametrize(
+    ("name", "is_path"),
+    [
+        ("NeoQuasar/Kronos-small", False),
+        ("Kronos-small", False),
+        ("checkpoints/modle", True),
+        ("./checkpoints/modle", True),
+        ("~/models/kronos", True),
+        ("a/b/c", True),
+        ("models\\kronos", True),
+    ],
+)
+def test_looks_like_path(
+    name: str, is_path: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    assert looks_like_path(name) is is_path
