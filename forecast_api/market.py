@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from data_sources import History, MarketDataError, MarketDataSource, Quote, UnknownSymbolError
+from data_sources.models import interval_seconds
 from forecast_api.errors import DataUnavailableError
 from forecast_api.health import DataSourceTracker
 from forecast_api.schemas import AssetEntry, AssetsResponse
 
-INTERVAL = "1h"
+INTERVAL = "1h"  # the default candle interval
 MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
 T = TypeVar("T")
 
@@ -43,15 +44,17 @@ class Snapshot:
         return replace(self, stale=True, age_seconds=self.age_seconds + seconds)
 
 
-def snapshot(candles: pd.DataFrame, quote: Quote | None) -> Snapshot:
-    """Market figures from the quote; what it lacks is derived from the hourly candles."""
+def snapshot(candles: pd.DataFrame, quote: Quote | None, interval: str = INTERVAL) -> Snapshot:
+    """Market figures from the quote; what it lacks is derived from the candles (the last day's
+    worth of `interval` candles, at least one)."""
     attrs = candles.attrs
     close = candles["close"].to_numpy(dtype=np.float64)
-    day_ago = close[-25] if close.size > 24 else close[0]
+    per_day = max(1, 86400 // interval_seconds(interval))
+    day_ago = close[-per_day - 1] if close.size > per_day else close[0]
     derived = Snapshot(
         price=float(close[-1]),
         change_24h=float((close[-1] / day_ago - 1) * 100),
-        volume_24h=float(candles["amount"].iloc[-24:].sum()),
+        volume_24h=float(candles["amount"].iloc[-per_day:].sum()),
         source=str(attrs.get("source", "candles")),
         stale=bool(attrs.get("stale", False)),
         age_seconds=float(attrs.get("age_seconds", 0.0)),
@@ -75,6 +78,7 @@ class MarketView:
     symbol: str
     candles: pd.DataFrame
     quote: Quote | None
+    interval: str = INTERVAL
 
     @property
     def last_candle(self) -> pd.Timestamp:
@@ -84,7 +88,7 @@ class MarketView:
     @property
     def snapshot(self) -> Snapshot:
         """The figures shown beside a forecast."""
-        return snapshot(self.candles, self.quote)
+        return snapshot(self.candles, self.quote, self.interval)
 
 
 class MarketData:
@@ -107,11 +111,12 @@ class MarketData:
         self.tracker.succeeded()
         return result
 
-    async def view(self, symbol: str) -> MarketView:
-        """Candles (required: at least MIN_CANDLES) and the quote (optional) of a known symbol."""
+    async def view(self, symbol: str, interval: str = INTERVAL) -> MarketView:
+        """`interval` candles (required: at least MIN_CANDLES) and the quote (optional) of a
+        known symbol."""
         asset = self.source.assets.get(symbol)
         candles, quote = await asyncio.gather(
-            self._call(self.source.candles(asset.symbol, interval=INTERVAL, limit=self.limit)),
+            self._call(self.source.candles(asset.symbol, interval=interval, limit=self.limit)),
             self._call(self.source.quote(asset.symbol)),
             return_exceptions=True,
         )
@@ -119,10 +124,10 @@ class MarketData:
             raise candles
         if len(candles) < MIN_CANDLES:
             raise DataUnavailableError(
-                f"{len(candles)} candle(s) for {asset.symbol}: too few to forecast"
+                f"{len(candles)} {interval} candle(s) for {asset.symbol}: too few to forecast"
             )
         return MarketView(
-            asset.symbol, candles, None if isinstance(quote, BaseException) else quote
+            asset.symbol, candles, None if isinstance(quote, BaseException) else quote, interval
         )
 
     async def history(self, symbol: str, days: int) -> tuple[str, History]:

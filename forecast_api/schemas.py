@@ -15,6 +15,12 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from forecast_api.distribution_schemas import (
+    AboveProbability,
+    DistributionCalibration,
+    IntervalBand,
+)
+
 Trend = Literal["bullish", "bearish", "neutral"]
 
 SYMBOL_MAX_LENGTH = 20
@@ -48,12 +54,18 @@ class ErrorResponse(BaseModel):
 class PredictionPoint(BaseModel):
     """One forecast step. `price` is the mean close over the sample paths."""
 
-    hour: int = Field(description="steps ahead of the last closed candle (hours for /api/predict)")
+    hour: int = Field(description="steps ahead of the last closed candle (steps of `interval`)")
     price: float
-    timestamp: str
+    timestamp: str = Field(description="when the price applies: the forecast candle's close time")
     median: float
     low: float = Field(description="lower band edge (10% quantile unless calibrated)")
     high: float = Field(description="upper band edge (90% quantile unless calibrated)")
+    openTime: str = Field(description="open time of the forecast candle (timestamp - interval)")
+    quantiles: dict[str, float] | None = Field(
+        None, description="requested quantiles of the close, keyed like '0.05' (null: none asked)"
+    )
+    intervals: list[IntervalBand] | None = Field(None, description="requested central intervals")
+    above: list[AboveProbability] | None = Field(None, description="requested P(close > price)")
 
 
 class Prediction(BaseModel):
@@ -73,6 +85,9 @@ class Prediction(BaseModel):
     horizon: int
     samples: int
     seed: int | None = None
+    distributionCalibrated: DistributionCalibration | None = Field(
+        None, description="per requested distribution field: calibrated or raw (null: none asked)"
+    )
 
 
 class PredictResponse(BaseModel):
@@ -90,6 +105,10 @@ class PredictResponse(BaseModel):
     stale: bool = False
     dataAgeSeconds: float = 0.0
     generatedAt: str
+    interval: str = Field("1h", description="candle interval; `horizon` counts its steps")
+    validUntil: str | None = Field(
+        None, description="when the next candle closes and this forecast is superseded"
+    )
 
 
 class BatchPredictRequest(BaseModel):
@@ -99,6 +118,10 @@ class BatchPredictRequest(BaseModel):
     horizon: int | None = Field(None, ge=1)
     samples: int | None = Field(None, ge=1)
     seed: Seed = None
+    interval: str | None = Field(None, description="15m, 1h (default), 4h, 1d")
+    quantiles: list[float] | None = Field(None, description="e.g. [0.05, 0.5, 0.95]")
+    levels: list[float] | None = Field(None, description="central intervals in %, e.g. [80, 95]")
+    above: list[float] | None = Field(None, description="prices for P(close > price)")
 
 
 class BatchEntry(BaseModel):
