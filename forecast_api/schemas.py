@@ -71,7 +71,7 @@ class PredictionPoint(BaseModel):
 class Prediction(BaseModel):
     """The seed's `prediction` object plus band, probability and provenance fields."""
 
-    price_24h: float = Field(description="mean predicted close at hour min(24, horizon)")
+    price_24h: float = Field(description="mean predicted close at step min(24, horizon)")
     confidence: float = Field(ge=0, le=1, description="share of paths agreeing with `trend`")
     trend: Trend
     predictions: list[PredictionPoint]
