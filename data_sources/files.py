@@ -142,7 +142,7 @@ class FilesSource(MarketDataSource):
     def _locate(self, symbol: str, interval: str, step: int) -> Path:
         """The file `symbol`/`interval` is read from (its own, else the hourly one)."""
         path = self._find(symbol, interval)
-        if path is None and step % 3600 == 0 and 3600 < step <= 86400:
+        if path is None and resamples_hourly(step):
             path = self._find(symbol, BASE_INTERVAL)
         if path is None:
             raise UpstreamUnavailableError(
@@ -232,8 +232,24 @@ def load_candle_dir(
     directory: str | Path, interval: str = "1h", symbols: Iterable[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """All `<SYMBOL>_<interval>` files of a directory, keyed by upper-case symbol (for the
-    training and backtest tools)."""
+    training and backtest tools); without any such file, an interval the files source resamples
+    (whole hours up to 1d) is resampled from the `1h` files, complete periods only."""
     directory = Path(directory)
+    step = interval_seconds(interval)
+    if not any(directory.glob(f"*_{interval}.*")) and resamples_hourly(step):
+        hourly = _load_exact(directory, BASE_INTERVAL, symbols)
+        return {symbol: resample_candles(frame, step) for symbol, frame in hourly.items()}
+    return _load_exact(directory, interval, symbols)
+
+
+def resamples_hourly(step_s: int) -> bool:
+    """Whether an interval of `step_s` seconds without its own file is made from the 1h file."""
+    return step_s % 3600 == 0 and 3600 < step_s <= 86400
+
+
+def _load_exact(
+    directory: Path, interval: str, symbols: Iterable[str] | None
+) -> dict[str, pd.DataFrame]:
     wanted = {s.upper() for s in symbols} if symbols else None
     frames = {}
     for path in sorted(directory.glob(f"*_{interval}.*")):

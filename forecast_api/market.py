@@ -16,7 +16,7 @@ from forecast_api.errors import DataUnavailableError
 from forecast_api.health import DataSourceTracker
 from forecast_api.schemas import AssetEntry, AssetsResponse
 
-INTERVAL = "1h"
+INTERVAL = "1h"  # the default candle interval
 MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
 DAY = pd.Timedelta(hours=24)
 T = TypeVar("T")
@@ -84,6 +84,7 @@ class MarketView:
     symbol: str
     candles: pd.DataFrame
     quote: Quote | None
+    interval: str = INTERVAL
 
     @cached_property
     def last_candle(self) -> pd.Timestamp:
@@ -116,11 +117,12 @@ class MarketData:
         self.tracker.succeeded()
         return result
 
-    async def view(self, symbol: str) -> MarketView:
-        """Candles (required: at least MIN_CANDLES) and the quote (optional) of a known symbol."""
+    async def view(self, symbol: str, interval: str = INTERVAL) -> MarketView:
+        """`interval` candles (required: at least MIN_CANDLES) and the quote (optional) of a
+        known symbol."""
         asset = self.source.assets.get(symbol)
         candles, quote = await asyncio.gather(
-            self._call(self.source.candles(asset.symbol, interval=INTERVAL, limit=self.limit)),
+            self._call(self.source.candles(asset.symbol, interval=interval, limit=self.limit)),
             self._call(self.source.quote(asset.symbol)),
             return_exceptions=True,
         )
@@ -128,10 +130,10 @@ class MarketData:
             raise candles
         if len(candles) < MIN_CANDLES:
             raise DataUnavailableError(
-                f"{len(candles)} candle(s) for {asset.symbol}: too few to forecast"
+                f"{len(candles)} {interval} candle(s) for {asset.symbol}: too few to forecast"
             )
         return MarketView(
-            asset.symbol, candles, None if isinstance(quote, BaseException) else quote
+            asset.symbol, candles, None if isinstance(quote, BaseException) else quote, interval
         )
 
     async def history(self, symbol: str, days: int) -> tuple[str, History]:

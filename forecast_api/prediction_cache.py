@@ -32,6 +32,7 @@ class PredictionKey:
     samples: int
     seed: int | None
     sampling: Hashable = ()
+    interval: str = "1h"
 
     def series(self) -> PredictionKey:
         """The key without the candle: identifies 'the latest forecast' for stale answers."""

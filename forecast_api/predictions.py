@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -18,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from data_sources import MarketDataError
+from forecast_api.distribution import DistributionRequest, with_distribution
 from forecast_api.errors import (
     DataUnavailableError,
     InvalidRequestError,
     ServiceError,
     from_market_error,
 )
-from forecast_api.market import MarketData, MarketView, canonical
+from forecast_api.intervals import calibration_for, checked_interval, next_close, time_to_live
+from forecast_api.market import MarketData, MarketView, Snapshot, canonical
 from forecast_api.prediction_cache import PredictionCache, PredictionKey
 from forecast_api.responses import CachedForecast, ForecastMeta, predict_response, prediction_from
 from forecast_api.runner_client import RunnerClient
@@ -45,8 +48,6 @@ from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams, forecas
 
 logger = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 3600.0
-
 
 @dataclass(frozen=True)
 class Params:
@@ -55,14 +56,18 @@ class Params:
     horizon: int
     samples: int
     seed: int | None
+    interval: str = "1h"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One series' summarised forecast and whether the Kronos model produced it."""
+    """One series' summarised forecast, whether the Kronos model produced it, its close paths
+    (samples, horizon) and the band calibration its summary used."""
 
     prediction: Prediction
     from_model: bool
+    closes: np.ndarray | None = None
+    calibration: BandCalibration | None = None
 
 
 class PredictionService:
@@ -76,8 +81,10 @@ class PredictionService:
         *,
         fallback: FallbackForecaster | None = None,
         calibration: BandCalibration | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # Unix seconds: when the next candle closes is wall-clock time
         self.market = market
         self.runner = runner
         self.fallback = fallback or FallbackForecaster()
@@ -88,16 +95,24 @@ class PredictionService:
 
     # ---- parameters -------------------------------------------------------------------------
 
-    def params(self, horizon: int | None, samples: int | None, seed: int | None) -> Params:
-        """Defaults and limits for horizon and samples (422 outside the limits)."""
+    def params(
+        self,
+        horizon: int | None,
+        samples: int | None,
+        seed: int | None,
+        interval: str | None = None,
+    ) -> Params:
+        """Defaults and limits for interval, horizon (steps of it) and samples (422 outside)."""
         s = self.settings
-        horizon = s.default_horizon if horizon is None else horizon
+        interval = checked_interval(s, interval)
+        limit = s.max_horizon(interval)
+        horizon = s.interval_horizon(interval) if horizon is None else horizon
         samples = s.kronos_samples if samples is None else samples
-        if not 1 <= horizon <= s.kronos_max_horizon:
-            raise InvalidRequestError(f"horizon must be between 1 and {s.kronos_max_horizon}")
+        if not 1 <= horizon <= limit:
+            raise InvalidRequestError(f"horizon must be between 1 and {limit} at {interval}")
         if not 1 <= samples <= s.kronos_max_samples:
             raise InvalidRequestError(f"samples must be between 1 and {s.kronos_max_samples}")
-        return Params(horizon, samples, seed)
+        return Params(horizon, samples, seed, interval)
 
     def sampling(self, samples: int) -> SamplingParams:
         """Sampling parameters for a request: its path count plus the configured sampler."""
@@ -194,14 +209,17 @@ class PredictionService:
         with np.errstate(over="ignore", invalid="ignore"):
             if not np.isfinite(forecast.paths.mean(axis=0)).all():
                 return InvalidRequestError("the candles are too extreme to forecast")
+        step = forecast.timestamps[0] - pd.Timestamp(series.candles["timestamp"].iloc[-1])
+        calibration = calibration_for(self.calibration, step) if meta.model == "kronos" else None
         prediction = prediction_from(
             forecast,
             float(series.candles["close"].iloc[-1]),
             meta,
+            step=step,
             trend_threshold=self.settings.trend_threshold,
-            calibration=self.calibration,
+            calibration=calibration,
         )
-        return Outcome(prediction, meta.model == "kronos")
+        return Outcome(prediction, meta.model == "kronos", forecast.closes, calibration)
 
     # ---- /api/predict and /api/predict/batch --------------------------------------------------
 
@@ -214,22 +232,35 @@ class PredictionService:
             samples=params.samples,
             seed=params.seed,
             sampling=tuple(self.sampling(params.samples).model_dump().values()),
+            interval=params.interval,
         )
 
     async def predict_symbols(
-        self, symbols: Sequence[str], horizon: int | None, samples: int | None, seed: int | None
+        self,
+        symbols: Sequence[str],
+        horizon: int | None,
+        samples: int | None,
+        seed: int | None,
+        *,
+        interval: str | None = None,
+        distribution: DistributionRequest | None = None,
     ) -> list[PredictResponse | ServiceError]:
-        """One response or error per symbol; all missing forecasts in one runner call."""
-        params = self.params(horizon, samples, seed)
+        """One response or error per symbol; all missing forecasts in one runner call.
+
+        The entry point for scheduled forecasts too: per symbol list and `interval` (default
+        1h), cached and single-flight per (symbol, interval, candle, parameters)."""
+        params = self.params(horizon, samples, seed, interval)
+        asked = distribution or DistributionRequest()
         fetched = await asyncio.gather(
-            *(self.market.view(symbol) for symbol in symbols), return_exceptions=True
+            *(self.market.view(symbol, params.interval) for symbol in symbols),
+            return_exceptions=True,
         )
         outcomes: list[PredictResponse | ServiceError | None] = [None] * len(symbols)
         views: dict[PredictionKey, MarketView] = {}
         wanted: list[tuple[int, PredictionKey]] = []
         for index, view in enumerate(fetched):
             if isinstance(view, BaseException):
-                outcomes[index] = self._stale_or_error(view, symbols[index], params)
+                outcomes[index] = self._stale_or_error(view, symbols[index], params, asked)
                 continue
             key = self._key(view.symbol, view.last_candle.value // 1_000_000, params)
             views[key] = view
@@ -239,9 +270,9 @@ class PredictionService:
             values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
             for (index, key), (value, cached) in zip(wanted, values, strict=True):
                 outcomes[index] = (
-                    self._stale_or_error(value, key.symbol, params)
+                    self._stale_or_error(value, key.symbol, params, asked)
                     if isinstance(value, ServiceError)
-                    else predict_response(key.symbol, value, cached, views[key].snapshot)
+                    else _respond(key.symbol, value, cached, views[key].snapshot, asked)
                 )
         return [o for o in outcomes if o is not None]
 
@@ -265,23 +296,45 @@ class PredictionService:
                 continue
             view = views[key]
             value = CachedForecast(
-                outcome.prediction, generated, iso_utc(view.last_candle), view.snapshot
+                outcome.prediction,
+                generated,
+                iso_utc(view.last_candle),
+                view.snapshot,
+                outcome.closes,
+                outcome.calibration,
+                params.interval,
+                iso_utc(next_close(view.last_candle, params.interval)),
             )
-            ttl = INTERVAL_SECONDS if outcome.from_model else self.settings.fallback_cache_ttl
+            ttl = time_to_live(
+                view.last_candle, params.interval, self.clock(), self.settings.prediction_min_ttl
+            )
+            if not outcome.from_model:
+                ttl = min(ttl, self.settings.fallback_cache_ttl)
             values.append((value, ttl))
         return values
 
     async def predict(
-        self, symbol: str, horizon: int | None, samples: int | None, seed: int | None
+        self,
+        symbol: str,
+        horizon: int | None,
+        samples: int | None,
+        seed: int | None,
+        *,
+        interval: str | None = None,
+        distribution: DistributionRequest | None = None,
     ) -> PredictResponse:
         """`GET /api/predict` for one symbol; raises the symbol's `ServiceError`."""
-        outcome = (await self.predict_symbols([symbol], horizon, samples, seed))[0]
+        outcome = (
+            await self.predict_symbols(
+                [symbol], horizon, samples, seed, interval=interval, distribution=distribution
+            )
+        )[0]
         if isinstance(outcome, ServiceError):
             raise outcome
         return outcome
 
     def _stale_or_error(
-        self, exc: BaseException, symbol: str, params: Params
+        self, exc: BaseException, symbol: str, params: Params, wanted: DistributionRequest
     ) -> ServiceError | PredictResponse:
         """A market-data failure: the latest cached forecast, labelled stale, or the error."""
         if isinstance(exc, MarketDataError):
@@ -298,7 +351,7 @@ class PredictionService:
         if latest is None:
             return error
         value, age = latest
-        return predict_response(canonical(symbol), value, True, value.snapshot.aged(age))
+        return _respond(canonical(symbol), value, True, value.snapshot.aged(age), wanted)
 
     # ---- /api/forecast ------------------------------------------------------------------------
 
@@ -325,3 +378,15 @@ class PredictionService:
             timestamp=now_iso(),
             generatedAt=now_iso(),
         )
+
+
+def _respond(
+    symbol: str, value: CachedForecast, cached: bool, snap: Snapshot, wanted: DistributionRequest
+) -> PredictResponse:
+    """The response for a cached forecast, with the distribution fields `wanted` added."""
+    response = predict_response(symbol, value, cached, snap)
+    if wanted and value.closes is not None:
+        response.prediction = with_distribution(
+            value.prediction, value.closes, wanted, value.calibration
+        )
+    return response

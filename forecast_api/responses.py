@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+
 from forecast_api.market import Snapshot
 from forecast_api.schemas import Prediction, PredictionPoint, PredictResponse, iso_utc, now_iso
 from forecasting.calibration import BandCalibration
@@ -34,10 +37,14 @@ def prediction_from(
     last_close: float,
     meta: ForecastMeta,
     *,
+    step: pd.Timedelta,
     trend_threshold: float,
     calibration: BandCalibration | None = None,
 ) -> Prediction:
-    """The response's `prediction` object; the band calibration applies to Kronos only."""
+    """The response's `prediction` object; the band calibration applies to Kronos only.
+
+    Each step is stamped with the close time of its candle (open time + `step`, the instant the
+    price applies, as in `/api/history`) and carries the open time as `openTime`."""
     summary = summarize(
         forecast,
         last_close,
@@ -48,10 +55,11 @@ def prediction_from(
         PredictionPoint(
             hour=h + 1,
             price=float(summary.mean[h]),
-            timestamp=iso_utc(summary.timestamps[h]),
+            timestamp=iso_utc(summary.timestamps[h] + step),
             median=float(summary.median[h]),
             low=float(summary.low[h]),
             high=float(summary.high[h]),
+            openTime=iso_utc(summary.timestamps[h]),
         )
         for h in range(summary.horizon)
     ]
@@ -82,6 +90,10 @@ class CachedForecast:
     generated_at: str
     last_candle: str
     snapshot: Snapshot
+    closes: np.ndarray | None = None  # (samples, horizon): for the distribution fields
+    calibration: BandCalibration | None = None  # the one the prediction's bands used
+    interval: str = "1h"
+    valid_until: str | None = None
 
 
 def predict_response(
@@ -101,4 +113,6 @@ def predict_response(
         stale=snap.stale,
         dataAgeSeconds=round(snap.age_seconds, 3),
         generatedAt=value.generated_at,
+        interval=value.interval,
+        validUntil=value.valid_until,
     )

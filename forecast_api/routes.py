@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 
+from forecast_api.distribution import DistributionRequest
 from forecast_api.errors import (
     BODY_ERROR_RESPONSES,
     ERROR_RESPONSES,
@@ -78,7 +79,13 @@ Seed = Annotated[
     Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)"),
     Digits,
 ]
-Horizon = Annotated[int | None, Query(ge=1, description="hours ahead (default 24)"), Digits]
+Horizon = Annotated[
+    int | None, Query(ge=1, description="steps of `interval` ahead (default 24)"), Digits
+]
+Interval = Annotated[str | None, Query(max_length=8, description="15m, 1h (default), 4h, 1d")]
+Quantiles = Annotated[str | None, Query(max_length=400, description="e.g. 0.05,0.25,0.5,0.75,0.95")]
+Levels = Annotated[str | None, Query(max_length=400, description="central intervals in %: 50,80")]
+Above = Annotated[str | None, Query(max_length=400, description="prices: 100000,120000")]
 Samples = Annotated[int | None, Query(ge=1, description="sample paths"), Digits]
 Days = Annotated[int, Query(ge=1, le=365), Digits]
 JSON_BODY = [Depends(json_body)]
@@ -88,10 +95,22 @@ router = APIRouter()
 
 @router.get("/api/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
 async def predict(
-    deps: Deps, symbol: Symbol, horizon: Horizon = None, samples: Samples = None, seed: Seed = None
+    deps: Deps,
+    symbol: Symbol,
+    horizon: Horizon = None,
+    samples: Samples = None,
+    seed: Seed = None,
+    interval: Interval = None,
+    quantiles: Quantiles = None,
+    levels: Levels = None,
+    above: Above = None,
 ) -> PredictResponse:
-    """Forecast the next `horizon` hours of `symbol` (cached until the next candle closes)."""
-    return await deps.predictions.predict(symbol, horizon, samples, seed)
+    """Forecast the next `horizon` candles of `interval` for `symbol` (cached until the next
+    candle closes), with the requested quantiles, intervals and threshold probabilities."""
+    wanted = DistributionRequest.parse(deps.settings, quantiles, levels, above)
+    return await deps.predictions.predict(
+        symbol, horizon, samples, seed, interval=interval, distribution=wanted
+    )
 
 
 @router.post(
@@ -105,8 +124,14 @@ async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictRe
     limit = deps.settings.batch_max_symbols
     if len(body.symbols) > limit:
         raise InvalidRequestError(f"at most {limit} symbols per batch")
+    wanted = DistributionRequest.parse(deps.settings, body.quantiles, body.levels, body.above)
     outcomes = await deps.predictions.predict_symbols(
-        body.symbols, body.horizon, body.samples, body.seed
+        body.symbols,
+        body.horizon,
+        body.samples,
+        body.seed,
+        interval=body.interval,
+        distribution=wanted,
     )
     entries = [
         BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)

@@ -16,6 +16,12 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from forecast_api.distribution_schemas import (
+    AboveProbability,
+    DistributionCalibration,
+    IntervalBand,
+)
+
 Trend = Literal["bullish", "bearish", "neutral"]
 
 SYMBOL_MAX_LENGTH = 20
@@ -68,18 +74,24 @@ class ErrorResponse(BaseModel):
 class PredictionPoint(BaseModel):
     """One forecast step. `price` is the mean close over the sample paths."""
 
-    hour: int = Field(description="steps ahead of the last closed candle (hours for /api/predict)")
+    hour: int = Field(description="steps ahead of the last closed candle (steps of `interval`)")
     price: float
-    timestamp: str
+    timestamp: str = Field(description="when the price applies: the forecast candle's close time")
     median: float
     low: float = Field(description="lower band edge (10% quantile unless calibrated)")
     high: float = Field(description="upper band edge (90% quantile unless calibrated)")
+    openTime: str = Field(description="open time of the forecast candle (timestamp - interval)")
+    quantiles: dict[str, float] | None = Field(
+        None, description="requested quantiles of the close, keyed like '0.05' (null: none asked)"
+    )
+    intervals: list[IntervalBand] | None = Field(None, description="requested central intervals")
+    above: list[AboveProbability] | None = Field(None, description="requested P(close > price)")
 
 
 class Prediction(BaseModel):
     """The seed's `prediction` object plus band, probability and provenance fields."""
 
-    price_24h: float = Field(description="mean predicted close at hour min(24, horizon)")
+    price_24h: float = Field(description="mean predicted close at step min(24, horizon)")
     confidence: float = Field(ge=0, le=1, description="share of paths agreeing with `trend`")
     trend: Trend
     predictions: list[PredictionPoint]
@@ -98,6 +110,9 @@ class Prediction(BaseModel):
         ge=0,
         description="missing candles the gap rule filled (flat at the previous close, zero "
         "volume) in the series this forecaster saw",
+    )
+    distributionCalibrated: DistributionCalibration | None = Field(
+        None, description="per requested distribution field: calibrated or raw (null: none asked)"
     )
 
 
@@ -118,6 +133,10 @@ class PredictResponse(BaseModel):
     stale: bool = False
     dataAgeSeconds: float = 0.0
     generatedAt: str
+    interval: str = Field("1h", description="candle interval; `horizon` counts its steps")
+    validUntil: str | None = Field(
+        None, description="when the next candle closes and this forecast is superseded"
+    )
 
 
 class BatchPredictRequest(BaseModel):
@@ -127,6 +146,10 @@ class BatchPredictRequest(BaseModel):
     horizon: int | None = Field(None, ge=1)
     samples: int | None = Field(None, ge=1)
     seed: Seed = None
+    interval: str | None = Field(None, description="15m, 1h (default), 4h, 1d")
+    quantiles: list[float] | None = Field(None, description="e.g. [0.05, 0.5, 0.95]")
+    levels: list[float] | None = Field(None, description="central intervals in %, e.g. [80, 95]")
+    above: list[float] | None = Field(None, description="prices for P(close > price)")
 
 
 class BatchEntry(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_sources import MarketDataSettings
+from data_sources.models import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
 
 
@@ -37,7 +38,13 @@ class ServiceSettings(BaseSettings):
     kronos_min_context: int | None = Field(None, ge=2)
     kronos_samples: int = Field(30, ge=1)
     kronos_max_samples: int = Field(100, ge=1)
-    kronos_max_horizon: int = Field(72, ge=1)
+    kronos_max_horizon: int = Field(72, ge=1, description="steps at 1h (and unlisted intervals)")
+    kronos_max_horizons: dict[str, Annotated[int, Field(ge=1)]] = {"15m": 96, "4h": 42, "1d": 30}
+    forecast_intervals: Annotated[list[str], NoDecode] = ["15m", "1h", "4h", "1d"]
+    max_quantiles: int = Field(9, ge=1)
+    max_levels: int = Field(5, ge=1)
+    max_thresholds: int = Field(10, ge=1)
+    prediction_min_ttl: float = Field(60.0, ge=0)
     kronos_temperature: float = Field(1.0, gt=0)
     kronos_top_k: int = Field(0, ge=0)
     kronos_top_p: float = Field(0.9, gt=0, le=1)
@@ -58,7 +65,7 @@ class ServiceSettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     market: MarketDataSettings = Field(default_factory=MarketDataSettings, exclude=True)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "forecast_intervals", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept a comma-separated string (`CORS_ORIGINS=https://a.example,https://b.example`)."""
@@ -88,7 +95,18 @@ class ServiceSettings(BaseSettings):
             raise ValueError("KRONOS_LOOKBACK must not exceed KRONOS_MAX_CONTEXT")
         if self.min_context > self.kronos_lookback:
             raise ValueError("KRONOS_MIN_CONTEXT must not exceed KRONOS_LOOKBACK")
+        unknown = sorted(set(self.forecast_intervals) - set(INTERVALS))
+        if unknown or "1h" not in self.forecast_intervals:
+            raise ValueError(f"FORECAST_INTERVALS: need 1h, and only some of {INTERVALS}")
         return self
+
+    def max_horizon(self, interval: str = "1h") -> int:
+        """The most steps of `interval` a forecast may have."""
+        return self.kronos_max_horizons.get(interval, self.kronos_max_horizon)
+
+    def interval_horizon(self, interval: str = "1h") -> int:
+        """The steps used when a request names no horizon: 24, or the maximum if smaller."""
+        return min(24, self.max_horizon(interval))
 
     @property
     def min_context(self) -> int:
@@ -100,8 +118,8 @@ class ServiceSettings(BaseSettings):
 
     @property
     def default_horizon(self) -> int:
-        """The horizon (hours) used when a request names none: 24, or the maximum if smaller."""
-        return min(24, self.kronos_max_horizon)
+        """The horizon (hours) used when a request names none at 1h."""
+        return self.interval_horizon("1h")
 
 
 @lru_cache(maxsize=1)

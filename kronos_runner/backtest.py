@@ -607,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_fill=args.max_fill,
         min_context=args.min_context,
     )
+    for calibration in result.calibrations.values():  # the API applies it at this interval only
+        calibration.metadata["interval"] = args.interval
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config["seconds_total"] = round(time.perf_counter() - began, 1)
     table = write_outputs(result, args.out, config, args.report_steps)

@@ -311,3 +311,59 @@ def test_api_worker_never_loads_torch(server: str) -> None:
     assert "libtorch" not in maps
     [runner] = service_workers(server, "kronos_runner")
     assert "libtorch" in Path(f"/proc/{runner.pid}/maps").read_text()
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def parse_ms(stamp: str) -> int:
+    return int(np.datetime64(stamp.rstrip("Z"), "ms").astype(np.int64))
+
+
+@pytest.mark.parametrize(("interval", "step_h"), [("4h", 4), ("1d", 24)])
+def test_interval_steps_timestamps_and_cache(server: str, interval: str, step_h: int) -> None:
+    params = {"symbol": "ETH", "interval": interval, "horizon": 4, "seed": 5}
+    first = httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
+    assert_seed_predict_shape(first)
+    assert first["interval"] == interval and first["cached"] is False
+    step = step_h * 3_600_000
+    last = parse_ms(first["lastCandle"])
+    assert last % step == 0  # 4h and 1d candles open on their UTC boundaries
+    assert first["validUntil"] == iso(last + 2 * step)  # the next candle's close
+    for h, point in enumerate(first["prediction"]["predictions"], start=1):
+        assert point["openTime"] == iso(last + h * step)
+        assert point["timestamp"] == iso(last + (h + 1) * step)
+    assert first["prediction"]["calibrated"] is False  # the server's calibration is for 1h
+    again = httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
+    assert again["cached"] is True and again["generatedAt"] == first["generatedAt"]
+
+
+def test_forecast_steps_continue_the_history_points(server: str) -> None:
+    body = httpx.get(f"{server}/api/predict", params={"symbol": "BTC", "horizon": 2}).json()
+    history = httpx.get(f"{server}/api/history", params={"symbol": "BTC", "days": 1}).json()
+    last_point = history["data"]["prices"][-1][0]  # the close time of the last hourly candle
+    assert last_point == parse_ms(body["lastCandle"]) + 3_600_000
+    first = body["prediction"]["predictions"][0]
+    assert first["timestamp"] == iso(last_point + 3_600_000)
+
+
+def test_distribution_on_the_server(server: str) -> None:
+    params = {"symbol": "SOL", "interval": "4h", "horizon": 3, "samples": 21, "seed": 8}
+    plain = httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
+    median = plain["prediction"]["predictions"][-1]["median"]
+    asked = {**params, "quantiles": "0.05,0.25,0.5,0.75,0.95", "levels": "50,80,95"}
+    body = httpx.get(f"{server}/api/predict", params={**asked, "above": median}, timeout=60).json()
+    for point in body["prediction"]["predictions"]:
+        values = list(point["quantiles"].values())
+        assert values == sorted(values)
+        lows = [b["low"] for b in point["intervals"]]
+        highs = [b["high"] for b in point["intervals"]]
+        assert lows == sorted(lows, reverse=True) and highs == sorted(highs)
+    # 21 paths: the median is one path's close, counted one half -> exactly 0.5 here
+    [above] = body["prediction"]["predictions"][-1]["above"]
+    assert above["price"] == median and above["probability"] == pytest.approx(0.5, abs=0.05)
+    for bad in ({"interval": "7m"}, {"quantiles": "1.5"}, {"levels": "0"}, {"above": "-3"}):
+        response = httpx.get(f"{server}/api/predict", params={"symbol": "SOL", **bad})
+        assert_error(response, 422, "invalid_parameters")
+        assert response.json()["message"].startswith(next(iter(bad)))

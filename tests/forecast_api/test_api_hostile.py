@@ -48,7 +48,10 @@ def test_forecast_naive_and_offset_timestamps_are_utc(client: TestClient, ohlcv_
     candles[1]["timestamp"] = "2024-01-01T06:00:00+05:00"
     body = client.post("/api/forecast", json={"candles": candles, "horizon": 2, "seed": 1}).json()
     assert body["lastCandle"] == "2024-01-01T19:00:00Z" and body["intervalSeconds"] == 3600
-    assert body["prediction"]["predictions"][0]["timestamp"] == "2024-01-01T20:00:00Z"
+    first = body["prediction"]["predictions"][0]  # the next candle opens 20:00, closes 21:00
+    assert (
+        first["timestamp"] == "2024-01-01T21:00:00Z" and first["openTime"] == "2024-01-01T20:00:00Z"
+    )
 
 
 @pytest.mark.parametrize("seed", [2**63, 10**30])

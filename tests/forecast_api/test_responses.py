@@ -12,6 +12,7 @@ from forecasting.forecast import FEATURES, Forecast
 from forecasting.summary import classify_trend, reference_step
 
 META = ForecastMeta("kronos", "m", "t", samples=10, seed=7)
+HOUR = pd.Timedelta(hours=1)
 CLOSE = FEATURES.index("close")
 
 
@@ -32,11 +33,17 @@ def test_reference_step() -> None:
 def test_per_step_statistics_and_shape() -> None:
     rng = np.random.default_rng(0)
     closes = 100 + rng.normal(0, 1, size=(50, 30)).cumsum(axis=1)
-    prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+    prediction = prediction_from(
+        make_forecast(closes), 100.0, META, step=HOUR, trend_threshold=0.005
+    )
     assert prediction.horizon == 30 and prediction.samples == 50
     assert [p.hour for p in prediction.predictions] == list(range(1, 31))
-    assert prediction.predictions[0].timestamp == "2025-10-15T13:00:00Z"
-    assert prediction.predictions[-1].timestamp == "2025-10-16T18:00:00Z"
+    # a step is stamped with its candle's close time (open + 1h); openTime is the open time
+    assert prediction.predictions[0].timestamp == "2025-10-15T14:00:00Z"
+    assert prediction.predictions[0].openTime == "2025-10-15T13:00:00Z"
+    assert prediction.predictions[-1].timestamp == "2025-10-16T19:00:00Z"
+    assert prediction.predictions[-1].openTime == "2025-10-16T18:00:00Z"
+    assert prediction.predictions[0].quantiles is None and prediction.distributionCalibrated is None
     for h, point in enumerate(prediction.predictions):
         assert point.price == pytest.approx(closes[:, h].mean())
         assert point.median == pytest.approx(np.quantile(closes[:, h], 0.5))
@@ -51,7 +58,9 @@ def test_per_step_statistics_and_shape() -> None:
 
 def test_short_horizon_uses_the_last_step() -> None:
     closes = np.tile(np.linspace(101, 106, 6), (4, 1))
-    prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+    prediction = prediction_from(
+        make_forecast(closes), 100.0, META, step=HOUR, trend_threshold=0.005
+    )
     assert prediction.price_24h == pytest.approx(106.0)
     assert prediction.trend == "bullish" and prediction.confidence == 1.0
 
@@ -77,7 +86,9 @@ def test_confidence_is_a_share_in_unit_interval() -> None:
     rng = np.random.default_rng(1)
     for _ in range(20):
         closes = 100 * np.exp(rng.normal(rng.normal(0, 0.01), 0.02, size=(17, 24)).cumsum(axis=1))
-        prediction = prediction_from(make_forecast(closes), 100.0, META, trend_threshold=0.005)
+        prediction = prediction_from(
+            make_forecast(closes), 100.0, META, step=HOUR, trend_threshold=0.005
+        )
         assert 0.0 <= prediction.confidence <= 1.0
         assert 0.0 <= prediction.upProbability <= 1.0
 
@@ -88,9 +99,9 @@ def test_calibrated_band_is_used_for_kronos_only() -> None:
     forecast = make_forecast(closes)
     calibration = BandCalibration({0.8: np.full(24, 1.0)})  # double half-width
     calibrated = prediction_from(
-        forecast, 100.0, META, trend_threshold=0.005, calibration=calibration
+        forecast, 100.0, META, step=HOUR, trend_threshold=0.005, calibration=calibration
     )
-    raw = prediction_from(forecast, 100.0, META, trend_threshold=0.005)
+    raw = prediction_from(forecast, 100.0, META, step=HOUR, trend_threshold=0.005)
     assert calibrated.calibrated
     low, high = calibration.band(forecast, level=0.8)
     assert [p.low for p in calibrated.predictions] == pytest.approx(low.tolist())
@@ -100,7 +111,7 @@ def test_calibrated_band_is_used_for_kronos_only() -> None:
     assert cal_width == pytest.approx(2 * raw_width)
     fallback = ForecastMeta("fallback", "fallback", None, 40, None, "model not loaded")
     uncalibrated = prediction_from(
-        forecast, 100.0, fallback, trend_threshold=0.005, calibration=calibration
+        forecast, 100.0, fallback, step=HOUR, trend_threshold=0.005, calibration=calibration
     )
     assert not uncalibrated.calibrated and uncalibrated.fallbackReason == "model not loaded"
 
@@ -111,6 +122,6 @@ def test_calibrated_band_never_goes_below_zero() -> None:
     calibration = BandCalibration({0.8: np.full(24, 5.0)})  # 6x half-width
     assert (calibration.band(make_forecast(closes), level=0.8)[0] < 0).any()
     calibrated = prediction_from(
-        make_forecast(closes), 1.0, META, trend_threshold=0.005, calibration=calibration
+        make_forecast(closes), 1.0, META, step=HOUR, trend_threshold=0.005, calibration=calibration
     )
     assert min(p.low for p in calibrated.predictions) == 0.0
