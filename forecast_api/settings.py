@@ -39,9 +39,11 @@ class ServiceSettings(BaseSettings):
     kronos_calibration: Path | None = None
     kronos_batching: bool = True
     kronos_max_batch_size: int = Field(16, ge=1)
-    kronos_max_latency_ms: int = Field(120_000, ge=1)
+    kronos_max_latency_ms: int | None = Field(None, ge=1, description="default: KRONOS_TIMEOUT")
     runner_workers: int = Field(1, ge=1)
-    api_workers: int = Field(1, ge=1)
+    api_workers: int = Field(2, ge=1)
+    drain_timeout: float = Field(15.0, gt=0, description="seconds a stopping worker drains")
+    health_refresh: float = Field(1.0, gt=0, description="seconds between runner state checks")
     trend_threshold: float = Field(0.005, ge=0)
     fallback_cache_ttl: float = Field(60.0, ge=0)
     stale_max_age: float = Field(6 * 3600.0, ge=0)
@@ -61,7 +63,11 @@ class ServiceSettings(BaseSettings):
         return value
 
     @field_validator(
-        "kronos_calibration", "kronos_model_revision", "kronos_tokenizer_revision", mode="before"
+        "kronos_calibration",
+        "kronos_model_revision",
+        "kronos_tokenizer_revision",
+        "kronos_max_latency_ms",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -76,6 +82,11 @@ class ServiceSettings(BaseSettings):
         if self.kronos_lookback > self.kronos_max_context:
             raise ValueError("KRONOS_LOOKBACK must not exceed KRONOS_MAX_CONTEXT")
         return self
+
+    @property
+    def batch_latency_ms(self) -> int:
+        """The runner's batching latency budget: KRONOS_MAX_LATENCY_MS, else KRONOS_TIMEOUT."""
+        return self.kronos_max_latency_ms or max(1, round(self.kronos_timeout * 1000))
 
     @property
     def default_horizon(self) -> int:
