@@ -53,9 +53,12 @@ def base_env(ohlcv_dir: Path, home: Path, repo: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tiny(ohlcv_dir, tiny_model_env, tmp_path_factory, pytestconfig) -> Iterator[str]:
-    """The tiny checkpoint behind the default two API workers."""
+    """The tiny checkpoint behind the default two API workers; the background runner check
+    runs every 0.1 s, so each worker's runner session passes BentoML's 100-call refresh point
+    every ~10 s with forecasts in flight."""
     folder = tmp_path_factory.mktemp("faults-tiny")
     env = {**base_env(ohlcv_dir, folder / "home", pytestconfig.rootpath), **tiny_model_env}
+    env["HEALTH_REFRESH"] = "0.1"  # 10 runner calls/s per API worker: past 100 calls quickly
     with bentoml_server(env, cwd=pytestconfig.rootpath, log=folder / "server.log") as url:
         yield url
 
@@ -65,14 +68,14 @@ def test_mixed_traffic_never_falls_back(tiny: str) -> None:
     run_for(
         MIXED_SECONDS,
         [
-            (lambda: uncached_forecast(tiny, tally), 0, 3),
+            (lambda: uncached_forecast(tiny, tally, horizon=4, samples=2), 0, 3),
             (lambda: health(tiny, tally), 0.25, 1),
             (lambda: cached_read(tiny, tally), 0.2, 1),
         ],
     )
     print("mixed traffic:", {k: dict(v) for k, v in tally.seen.items()}, tally.failures[:3])
     assert not tally.failures
-    assert set(tally.seen["forecast"]) == {"kronos"} and tally.seen["forecast"]["kronos"] >= 50
+    assert set(tally.seen["forecast"]) == {"kronos"} and tally.seen["forecast"]["kronos"] >= 3
     assert set(tally.seen["health"]) == {"loaded"} and tally.seen["health"]["loaded"] >= 40
     assert set(tally.seen["cached"]) == {"kronos"}
 
