@@ -83,9 +83,9 @@ def run_for(seconds: float, jobs: list[tuple[Callable[[], None], float, int]]) -
 
     threads = sum(n for _, _, n in jobs)
     with ThreadPoolExecutor(threads) as pool:
-        for job, period, n in jobs:
-            for _ in range(n):
-                pool.submit(loop, job, period)
+        futures = [pool.submit(loop, job, period) for job, period, n in jobs for _ in range(n)]
+    for future in futures:
+        future.result()  # a client-side error fails the test instead of vanishing
 
 
 def group_processes(pid: int) -> list[psutil.Process]:
