@@ -14,13 +14,20 @@ from typing import Any
 
 import bentoml
 
-from forecast_api.app import build_services, create_app
+from forecast_api import telemetry
+from forecast_api.app import CATCH_ALL, build_services, create_app
+from forecast_api.lifecycle import Drain, DrainGuard, stop_flag
 from forecast_api.routes import provide
 from forecast_api.runner_client import BentoRunnerClient
 from forecast_api.settings import ServiceSettings, get_settings
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
 
 settings = get_settings()
+
+# BentoML 1.4's dependency client closes its aiohttp session every `max_requests` calls or
+# `max_age` seconds, aborting the calls in flight on it (bentoml/BentoML#5540, #5544): never
+# refresh it. A connection lost to a runner restart is retried by BentoRunnerClient.
+NO_SESSION_REFRESH = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
 
 
 def runner_resources(s: ServiceSettings) -> dict[str, Any]:
@@ -43,16 +50,20 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     workers=settings.runner_workers,
     resources=runner_resources(settings),
     traffic={"timeout": settings.kronos_timeout + 30},
+    runner_connection=NO_SESSION_REFRESH,
 )
 class KronosRunner:
-    """Loads tokenizer + model once per worker; forecasts adaptive batches of series."""
+    """Loads tokenizer + model once per worker (in the background: the worker answers and stops
+    meanwhile); forecasts adaptive batches of series."""
 
     def __init__(self) -> None:
-        from kronos_runner.runner import ModelSpec, RunnerCore  # torch: runner process only
+        from kronos_runner.loading import BackgroundCore  # torch: runner process only
+        from kronos_runner.runner import ModelSpec
         from kronos_runner.threads import set_process_threads
 
         set_process_threads(settings.kronos_threads or len(os.sched_getaffinity(0)))
-        self.core = RunnerCore.load(
+
+        self.core = BackgroundCore(
             ModelSpec(
                 model=settings.kronos_model,
                 tokenizer=settings.kronos_tokenizer,
@@ -67,7 +78,7 @@ class KronosRunner:
     @bentoml.api(
         batchable=settings.kronos_batching,
         max_batch_size=settings.kronos_max_batch_size,
-        max_latency_ms=settings.kronos_max_latency_ms,
+        max_latency_ms=settings.batch_latency_ms,
     )
     def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
         """One result (paths) or per-item error for each item."""
@@ -79,8 +90,19 @@ class KronosRunner:
         forecast occupies the worker thread)."""
         return self.core.status()
 
+    def __is_ready__(self) -> bool:
+        """`/readyz`: 200 once loading finished (model loaded, or the fallback decided)."""
+        return self.core.settled
+
 
 app = create_app(settings)
+drain = Drain(settings.drain_timeout)
+telemetry.install(
+    telemetry.RouteLabels(
+        telemetry.path_routes(app.routes, exclude=[CATCH_ALL]),
+        fixed=telemetry.service_routes,
+    )
+)
 
 
 @bentoml.asgi_app(app, path="/")
@@ -89,6 +111,7 @@ app = create_app(settings)
     workers=settings.api_workers,
     http={"port": settings.port, "cors": cors_config(settings)},
     traffic={"timeout": settings.kronos_timeout + 60},
+    runner_probe={"enabled": False},  # /readyz asks __is_ready__, which never waits on the runner
 )
 class ApiService:
     """The seed's REST API: /api/predict, /api/history, /api/assets, /health and more."""
@@ -96,10 +119,27 @@ class ApiService:
     runner = bentoml.depends(KronosRunner)
 
     def __init__(self) -> None:
-        self.services = build_services(settings, BentoRunnerClient(self.runner))
+        client = BentoRunnerClient(
+            self.runner, timeout_s=settings.kronos_timeout, stop=stop_flag(drain)
+        )
+        self.services = build_services(settings, client)
         provide(app, self.services)
+
+    @bentoml.on_startup
+    async def start(self) -> None:
+        """Drain on SIGTERM; start watching the runner's state."""
+        drain.install()
+        self.services.health.monitor.start()
+
+    def __is_ready__(self) -> bool:
+        """`/readyz`: 200 once the runner settled (loaded, or fallback decided), until draining."""
+        return self.services.health.monitor.ready and not drain.draining
 
     @bentoml.on_shutdown
     async def close(self) -> None:
-        """Release the market-data connections."""
+        """Stop watching the runner; release the market-data connections."""
+        await self.services.health.monitor.stop()
         await self.services.market.aclose()
+
+
+ApiService.add_asgi_middleware(DrainGuard, drain=drain)

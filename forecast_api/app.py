@@ -67,6 +67,7 @@ def build_services(
         tokenizer_id=settings.kronos_tokenizer,
         calibrated=calibration is not None,
         calibration_error=calibration_error,
+        refresh_s=settings.health_refresh,
     )
     return Services(settings, market, predictions, health)
 

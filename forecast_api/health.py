@@ -1,12 +1,16 @@
-"""What `/health` reports: the data source's recent outcomes and the runner's model state."""
+"""What `/health` reports: the data source's recent outcomes and the runner's model state.
+
+The runner's state comes from `RunnerMonitor`, refreshed in the background: `/health` and
+`/readyz` never wait on the runner (a runner that is loading, hung or restarting cannot stall
+them), and `/health` says how old the state it reports is."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from forecast_api.runner_client import RunnerClient
+from forecast_api.runner_monitor import RunnerMonitor, RunnerView, utc_now
 from forecast_api.schemas import (
     DataSourceHealth,
     HealthResponse,
@@ -14,14 +18,6 @@ from forecast_api.schemas import (
     iso_utc,
     now_iso,
 )
-from kronos_runner.wire import RunnerStatus
-
-STATUS_TIMEOUT = 3.0
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC (microseconds)."""
-    return datetime.now(timezone.utc)
 
 
 class DataSourceTracker:
@@ -57,7 +53,7 @@ class DataSourceTracker:
 
 
 class HealthReporter:
-    """Builds `/health`; answers even when the runner or every upstream is down."""
+    """Builds `/health`; answers at once even when the runner or every upstream is down."""
 
     def __init__(
         self,
@@ -68,33 +64,37 @@ class HealthReporter:
         tokenizer_id: str,
         calibrated: bool,
         calibration_error: str | None,
+        refresh_s: float = 1.0,
     ) -> None:
-        self.runner = runner
+        self.monitor = RunnerMonitor(runner, interval_s=refresh_s)
         self.tracker = tracker
         self.model_id, self.tokenizer_id = model_id, tokenizer_id
         self.calibrated, self.calibration_error = calibrated, calibration_error
 
-    async def model(self) -> ModelHealth:
-        """The runner's model state, or `fallback` with why the runner did not answer."""
-        common = {
-            "modelId": self.model_id,
-            "tokenizerId": self.tokenizer_id,
-            "calibrated": self.calibrated,
-            "calibrationError": self.calibration_error,
-        }
-        try:
-            status = await asyncio.wait_for(self.runner.status(), timeout=STATUS_TIMEOUT)
-        except Exception as exc:  # runner unreachable: say so, keep answering
-            reason = f"runner unavailable: {type(exc).__name__}: {exc}"
-            return ModelHealth(state="fallback", reason=reason, **common)
-        if not isinstance(status, RunnerStatus):
-            status = RunnerStatus.model_validate(status)
+    def model_from(self, view: RunnerView) -> ModelHealth:
+        """`/health`'s model part from the monitor's latest view of the runner."""
+        status = view.status
+        loaded = status is not None and status.loaded
+        if status is None:
+            reason = f"runner unavailable: {view.error}"
+        else:
+            reason = None if loaded else status.error or "runner is loading the model"
         return ModelHealth(
-            state="loaded" if status.loaded else "fallback",
-            reason=None if status.loaded else status.error,
-            device=status.device,
-            **common,
+            state="loaded" if loaded else "fallback",
+            reason=reason,
+            device=None if status is None else status.device,
+            modelId=self.model_id,
+            tokenizerId=self.tokenizer_id,
+            calibrated=self.calibrated,
+            calibrationError=self.calibration_error,
+            runnerState=view.state,
+            checkedAt=None if view.checked_at is None else iso_utc(view.checked_at),
+            ageSeconds=view.age_s(),
         )
+
+    async def model(self) -> ModelHealth:
+        """The runner's model state as last seen (the first call waits for one short check)."""
+        return self.model_from(await self.monitor.view())
 
     async def report(self) -> HealthResponse:
         """`GET /health`."""

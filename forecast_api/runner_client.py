@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from aiohttp import ClientConnectionError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+from bentoml.exceptions import BentoMLException
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
+
+RETRY_STATUSES = {HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.BAD_GATEWAY}
 
 
 class RunnerClient(Protocol):
@@ -18,24 +30,51 @@ class RunnerClient(Protocol):
     async def status(self) -> RunnerStatus: ...
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth another try: the connection dropped (the runner restarted, or aiohttp's
+    session was closed under the call), or the runner said 502/503 (starting, batch queue full)."""
+    if isinstance(exc, ClientConnectionError):
+        return True
+    if isinstance(exc, RuntimeError) and "Session is closed" in str(exc):
+        return True
+    return isinstance(exc, BentoMLException) and exc.error_code in RETRY_STATUSES
+
+
 class BentoRunnerClient:
     """`RunnerClient` over the BentoML dependency (batched with other callers).
 
-    A dropped connection to the runner process (seen once right after start-up: aiohttp's
-    "Can not write request body") is retried once; forecasting is idempotent."""
+    Forecasting is idempotent, so a transient failure (`is_transient`) is retried with backoff
+    until `timeout_s` after the call began, or until `stop()` says the worker is stopping. Each
+    item carries that deadline, so the runner drops an item the API no longer waits for instead
+    of computing it."""
 
-    def __init__(self, runner: Any, retry_wait_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        runner: Any,
+        timeout_s: float,
+        retry_wait_s: float = 0.2,
+        clock: Callable[[], float] = time.time,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._runner = runner
+        self._timeout_s = timeout_s
         self._retry_wait_s = retry_wait_s
+        self._clock = clock
+        self._stop = stop
+
+    def _give_up(self, state: RetryCallState) -> bool:
+        return self._stop() or stop_after_delay(self._timeout_s)(state)
 
     async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
         """Forecast through the runner service."""
+        deadline = self._clock() + self._timeout_s
+        items = [item.model_copy(update={"deadline": deadline}) for item in items]
         # The attempt-loop form: BentoML's handle is not a coroutine function, so tenacity's
         # call form would not await it.
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(ClientConnectionError),
-            stop=stop_after_attempt(2),
-            wait=wait_fixed(self._retry_wait_s),
+            retry=retry_if_exception(is_transient),
+            stop=self._give_up,
+            wait=wait_exponential(multiplier=self._retry_wait_s, max=2.0),
             reraise=True,
         ):
             with attempt:

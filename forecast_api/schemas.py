@@ -293,6 +293,9 @@ class ModelHealth(BaseModel):
     device: str | None = None
     calibrated: bool = False
     calibrationError: str | None = None
+    runnerState: Literal["unknown", "unreachable", "loading", "loaded", "failed"] = "unknown"
+    checkedAt: str | None = None  # when the API last checked the runner (in the background)
+    ageSeconds: float | None = None  # how old that check is
 
 
 class DataSourceHealth(BaseModel):

@@ -52,9 +52,11 @@ class ServiceSettings(BaseSettings):
     kronos_calibration: Path | None = None
     kronos_batching: bool = True
     kronos_max_batch_size: int = Field(16, ge=1)
-    kronos_max_latency_ms: int = Field(120_000, ge=1)
+    kronos_max_latency_ms: int | None = Field(None, ge=1, description="default: KRONOS_TIMEOUT")
     runner_workers: int = Field(1, ge=1)
-    api_workers: int = Field(1, ge=1)
+    api_workers: int = Field(2, ge=1)
+    drain_timeout: float = Field(15.0, gt=0, description="seconds a stopping worker drains")
+    health_refresh: float = Field(1.0, gt=0, description="seconds between runner state checks")
     trend_threshold: float = Field(0.005, ge=0)
     fallback_cache_ttl: float = Field(60.0, ge=0)
     stale_max_age: float = Field(6 * 3600.0, ge=0)
@@ -79,6 +81,7 @@ class ServiceSettings(BaseSettings):
         "kronos_tokenizer_revision",
         "kronos_threads",
         "kronos_min_context",
+        "kronos_max_latency_ms",
         mode="before",
     )
     @classmethod
@@ -115,6 +118,11 @@ class ServiceSettings(BaseSettings):
         if self.kronos_min_context is None:
             return max(2, self.kronos_lookback // 2)
         return self.kronos_min_context
+
+    @property
+    def batch_latency_ms(self) -> int:
+        """The runner's batching latency budget: KRONOS_MAX_LATENCY_MS, else KRONOS_TIMEOUT."""
+        return self.kronos_max_latency_ms or max(1, round(self.kronos_timeout * 1000))
 
     @property
     def default_horizon(self) -> int:

@@ -2,16 +2,21 @@
 
 A batch may mix series of different lengths, horizons and sampling parameters. Items with equal
 sampling parameters share one `KronosPipeline.predict` call (one generation pass); every item gets
-its own result or error, so one bad item never fails its neighbours.
+its own result or error, so one bad item never fails its neighbours. An item whose `deadline` has
+passed (the API stopped waiting) is dropped before its group is computed, and checked again
+between groups, so abandoned work costs the runner at most the group already running.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kronos_runner.memory import HeapTrimmer
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import KronosPipeline
 from kronos_runner.tokenizer import KronosTokenizer
@@ -36,9 +41,16 @@ class ModelSpec:
 class RunnerCore:
     """Holds the pipeline (or the reason it could not be loaded) and runs batches."""
 
-    def __init__(self, pipeline: KronosPipeline | None, status: RunnerStatus) -> None:
+    def __init__(
+        self,
+        pipeline: KronosPipeline | None,
+        status: RunnerStatus,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.pipeline = pipeline
         self._status = status
+        self._clock = clock
+        self._trimmer = HeapTrimmer()
 
     @classmethod
     def load(cls, spec: ModelSpec) -> RunnerCore:
@@ -76,17 +88,29 @@ class RunnerCore:
     def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
         """One result per item, in order; never raises for a bad item."""
         if self.pipeline is None:
-            reason = f"model not loaded: {self._status.error}"
+            reason = f"model not loaded: {self._status.error or 'still loading'}"
             return [RunnerResult.failure("not_loaded", reason) for _ in items]
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, item in enumerate(items):
             groups[tuple(item.sampling.model_dump().values())].append(index)
         results: list[RunnerResult | None] = [None] * len(items)
-        for indices in groups.values():
-            batch = [items[i] for i in indices]
-            for index, result in zip(indices, self._predict(batch), strict=True):
-                results[index] = result
+        for indices in groups.values():  # the deadline is checked before each group
+            live = [i for i in indices if not self._expired(items[i], results, i)]
+            if live:
+                batch = [items[i] for i in live]
+                for index, result in zip(live, self._predict(batch), strict=True):
+                    results[index] = result
+        self._trimmer.after_work()
         return [r for r in results if r is not None]
+
+    def _expired(self, item: RunnerItem, results: list[RunnerResult | None], index: int) -> bool:
+        """Record an `expired` result for an item whose deadline has passed."""
+        late = item.deadline is not None and self._clock() >= item.deadline
+        if late:
+            results[index] = RunnerResult.failure(
+                "expired", "the API stopped waiting before the runner reached this item"
+            )
+        return late
 
     def _predict(self, items: list[RunnerItem]) -> list[RunnerResult]:
         """Forecast items sharing sampling parameters in one call; isolate failures per item."""

@@ -3,7 +3,8 @@
 A `RunnerItem` carries one series' candles as columns (timestamps in Unix ms), its horizon, seed
 and sampling parameters; a `RunnerResult` carries the sample paths back, or an error with its
 kind: `invalid` (the series cannot be forecast: a client error), `not_loaded`, `failed`,
-`non_finite` or `non_positive` (the model's fault: the API serves the fallback).
+`non_finite` or `non_positive` (the model's fault: the API serves the fallback), or `expired`
+(the item's `deadline` passed before the runner reached it: the API no longer waits for it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from forecasting.forecast import FEATURES, PRICES, Forecast
 
-ErrorKind = Literal["invalid", "failed", "not_loaded", "non_finite", "non_positive"]
+ErrorKind = Literal["invalid", "failed", "not_loaded", "non_finite", "non_positive", "expired"]
 
 
 def forecast_problem(forecast: Forecast) -> tuple[ErrorKind, str] | None:
@@ -51,6 +52,7 @@ class RunnerItem(BaseModel):
     horizon: int
     seed: int | None = None
     sampling: SamplingParams
+    deadline: float | None = None  # Unix time (s) after which the API no longer waits for it
 
     @classmethod
     def from_frame(
@@ -112,9 +114,10 @@ class RunnerResult(BaseModel):
 
 
 class RunnerStatus(BaseModel):
-    """The runner's model state (`loaded` false: `error` says why)."""
+    """The runner's model state (`loaded` false: `error` says why, or `loading` is true)."""
 
     loaded: bool
+    loading: bool = False
     modelId: str
     tokenizerId: str
     device: str | None = None

@@ -23,12 +23,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def bentoml_server(
-    env: Mapping[str, str], *, cwd: Path, log: Path, timeout: float = 120.0
-) -> Iterator[str]:
-    """Serve with `env` added to the environment; yield the base URL once /readyz and /health
-    answer; stop the whole process group on exit. RuntimeError (with the log tail) if it fails."""
+def start_server(env: Mapping[str, str], *, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start `bentoml serve` with `env` added (its own process group); the process and URL."""
     port = free_port()
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", **env}
     command = [sys.executable, "-m", "bentoml", "serve", "service:ApiService"]
@@ -42,7 +38,36 @@ def bentoml_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it after `timeout` seconds, then any of its
+    workers still alive (BentoML starts each worker in a session of its own, so they can
+    outlive the group)."""
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for worker in alive:
+        worker.kill()
+
+
+@contextmanager
+def bentoml_server(
+    env: Mapping[str, str], *, cwd: Path, log: Path, timeout: float = 120.0
+) -> Iterator[str]:
+    """Serve with `env` added to the environment; yield the base URL once /readyz and /health
+    answer; stop the whole process group on exit. RuntimeError (with the log tail) if it fails."""
+    process, url = start_server(env, cwd=cwd, log=log)
     try:
         deadline = time.monotonic() + timeout
         while not _ready(url):
@@ -53,26 +78,7 @@ def bentoml_server(
             time.sleep(0.3)
         yield url
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server's process group, then any of its workers still alive (BentoML starts
-    each worker in a session of its own, so they can outlive the group)."""
-    try:
-        workers = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        workers = []
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    _, alive = psutil.wait_procs(workers, timeout=10)
-    for worker in alive:
-        worker.kill()
+        stop_server(process)
 
 
 def service_workers(url: str, service_name: str) -> list[psutil.Process]:

@@ -30,8 +30,9 @@ ORIGIN = "http://frontend.example"
 
 
 def serve(env: dict[str, str], log: Path, repo: Path) -> Iterator[str]:
-    """One server for a module's tests (files source, cpu)."""
-    with bentoml_server({"DEVICE": "cpu", **env}, cwd=repo, log=log) as url:
+    """One server for a module's tests (files source, cpu, one API worker: the cache-hit and
+    shared-computation checks need every request on the same worker's prediction cache)."""
+    with bentoml_server({"DEVICE": "cpu", "API_WORKERS": "1", **env}, cwd=repo, log=log) as url:
         yield url
 
 

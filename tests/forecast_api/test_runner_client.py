@@ -1,15 +1,17 @@
-"""The API's runner client: retries a dropped connection to the runner process once."""
+"""The API's runner client: retries transient failures until the deadline, stamps deadlines."""
 
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from http import HTTPStatus
 from typing import Any
 
 import pandas as pd
 import pytest
 from aiohttp import ClientOSError
+from bentoml.exceptions import BentoMLException
 
-from forecast_api.runner_client import BentoRunnerClient
+from forecast_api.runner_client import BentoRunnerClient, is_transient
 from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams
 
 
@@ -39,14 +41,50 @@ class FlakyRunner:
         return [RunnerResult.failure("invalid", "placeholder") for _ in range(n)]
 
 
-async def test_bento_client_retries_one_dropped_connection() -> None:
-    runner = FlakyRunner(drops=1)
-    results = await BentoRunnerClient(runner, retry_wait_s=0).forecast([item()])
-    assert runner.calls == 2 and len(results) == 1
+async def test_bento_client_retries_dropped_connections_until_answered() -> None:
+    runner = FlakyRunner(drops=3)
+    results = await BentoRunnerClient(runner, timeout_s=5, retry_wait_s=0).forecast([item()])
+    assert runner.calls == 4 and len(results) == 1
 
 
-async def test_bento_client_gives_up_after_two_drops() -> None:
-    runner = FlakyRunner(drops=2)
+async def test_bento_client_gives_up_at_the_deadline() -> None:
+    runner = FlakyRunner(drops=10**6)
+    client = BentoRunnerClient(runner, timeout_s=0.3, retry_wait_s=0.05)
     with pytest.raises(ClientOSError):
-        await BentoRunnerClient(runner, retry_wait_s=0).forecast([item()])
-    assert runner.calls == 2
+        await client.forecast([item()])
+    assert 2 <= runner.calls < 20
+
+
+async def test_bento_client_stops_retrying_when_told() -> None:
+    runner = FlakyRunner(drops=10**6)
+    client = BentoRunnerClient(runner, timeout_s=60, retry_wait_s=0, stop=lambda: True)
+    with pytest.raises(ClientOSError):
+        await client.forecast([item()])
+    assert runner.calls == 1
+
+
+async def test_items_carry_the_deadline() -> None:
+    seen: list[RunnerItem] = []
+
+    class Recording(FlakyRunner):
+        def forecast(self, items):
+            seen.extend(items)
+            return super().forecast(items)
+
+    client = BentoRunnerClient(Recording(drops=0), timeout_s=7, clock=lambda: 1000.0)
+    await client.forecast([item()])
+    assert seen[0].deadline == 1007.0
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (ClientOSError(None, "reset"), True),
+        (RuntimeError("Session is closed"), True),
+        (BentoMLException("busy", error_code=HTTPStatus.SERVICE_UNAVAILABLE), True),
+        (BentoMLException("bad", error_code=HTTPStatus.INTERNAL_SERVER_ERROR), False),
+        (ValueError("no"), False),
+    ],
+)
+def test_what_is_transient(exc: BaseException, transient: bool) -> None:
+    assert is_transient(exc) is transient
