@@ -23,6 +23,7 @@ from forecast_api.predictions import PredictionService
 from forecast_api.routes import Services, router
 from forecast_api.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.track_record import TrackRecord
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.summary import BAND_LEVEL
@@ -69,7 +70,8 @@ def build_services(
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
     )
-    return Services(settings, market, predictions, health)
+    track_record = TrackRecord(settings.ledger_url, market, settings.forecast_intervals)
+    return Services(settings, market, predictions, health, track_record)
 
 
 def max_body_size(settings: ServiceSettings) -> int:

@@ -7,6 +7,7 @@ state; tests bind their own).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -41,6 +42,7 @@ from forecast_api.schemas import (
     now_iso,
 )
 from forecast_api.settings import ServiceSettings
+from forecast_api.track_record import TrackRecord
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Services:
     market: MarketData
     predictions: PredictionService
     health: HealthReporter
+    track_record: TrackRecord
 
 
 async def services(request: Request) -> Services:
@@ -177,3 +180,29 @@ async def assets(deps: Deps) -> AssetsResponse:
 async def health(deps: Deps) -> HealthResponse:
     """Liveness plus model state (loaded, or fallback and why) and data source state."""
     return await deps.health.report()
+
+
+@router.get("/api/accuracy", responses=ERROR_RESPONSES)
+async def accuracy(
+    deps: Deps,
+    symbol: Annotated[str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH)] = "ALL",
+    days: Days = 30,
+    interval: Interval = None,
+) -> dict:
+    """Track record of the scheduled forecasts whose origin lies in the last `days` days: per
+    step errors, CRPS against the naive and drift baselines, band coverage, confidence ECE."""
+    return await deps.track_record.accuracy(symbol, interval or "1h", days)
+
+
+@router.get("/api/forecasts", responses=ERROR_RESPONSES)
+async def past_forecasts(
+    deps: Deps,
+    symbol: Symbol,
+    interval: Interval = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200), Digits] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict:
+    """Past forecasts of `symbol` with what happened, newest first (`nextCursor` pages on)."""
+    return await deps.track_record.forecasts(symbol, interval or "1h", start, end, limit, cursor)

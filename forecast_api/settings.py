@@ -61,6 +61,10 @@ class ServiceSettings(BaseSettings):
     fallback_cache_ttl: float = Field(60.0, ge=0)
     stale_max_age: float = Field(6 * 3600.0, ge=0)
     prediction_cache_size: int = Field(1024, ge=1)
+    ledger_url: str = Field(
+        "sqlite:///data/ledger.db",
+        description="the forecast ledger: sqlite:///path.db or postgresql://user@host/db",
+    )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
     port: int = Field(5000, ge=1, le=65535)

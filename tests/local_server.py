@@ -105,3 +105,33 @@ def _ready(url: str) -> bool:
 
 def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
+
+
+def replay_ledger(
+    url: str, data_dir: Path, model_env: Mapping[str, str], *, symbols: str = "BTC,ETH"
+) -> str:
+    """Run `kronos-forecast replay` (2026-04-01 to 04-04, every 12 h, horizon 6, 4 samples) into
+    the ledger at `url` on the candles of `data_dir`; returns its printed report."""
+    env = {
+        **model_env,
+        "KRONOS_SAMPLES": "4",
+        "KRONOS_LOOKBACK": "64",
+        "MARKET_DATA_SOURCE": "files",
+        "MARKET_DATA_DIR": str(data_dir),
+        "LEDGER_URL": url,
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+    }
+    command = [sys.executable, "-m", "cli", "replay", "--from", "2026-04-01", "--to"]
+    command += ["2026-04-04", "--every", "12h", "--symbols", symbols, "--horizon", "6"]
+    result = subprocess.run(
+        [*command, "--no-progress"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"replay failed:\n{result.stderr[-3000:]}")
+    return result.stdout

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.dashboard.browser import CHROMEDRIVER, CHROMIUM, chromium
+from tests.local_server import replay_ledger
 from tests.test_service_e2e import broken_server, serve
 
 __all__ = ["broken_server"]  # the fallback server (model path missing), BTC candles only
@@ -47,8 +48,12 @@ def dash_server(
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
-    """`bentoml serve` on the files source (candle_dir) with the tiny checkpoint."""
+    """`bentoml serve` on the files source (candle_dir) with the tiny checkpoint and a ledger
+    holding a short replay of BTC and ETH."""
+    ledger = f"sqlite:///{tmp_path_factory.mktemp('dash-ledger') / 'ledger.db'}"
+    replay_ledger(ledger, candle_dir, tiny_model_env)
     env = {
+        "LEDGER_URL": ledger,
         **tiny_model_env,
         "MARKET_DATA_SOURCE": "files",
         "MARKET_DATA_DIR": str(candle_dir),

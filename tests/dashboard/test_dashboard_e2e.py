@@ -104,15 +104,6 @@ def test_switching_asset_interval_and_style_rerenders(browser: Any, dash_server:
     assert_chart_matches(browser, page_predict(browser, dash_server))
 
 
-def test_track_record_says_none_without_ledger(browser: Any, dash_server: str) -> None:
-    if httpx.get(f"{dash_server}/api/accuracy", params={"symbol": "BTC"}).status_code != 404:
-        pytest.skip("this server has a ledger (/api/accuracy answers)")
-    open_dashboard(browser, dash_server, "BTC")
-    wait_for(browser, "window.dashboardState.track.state === 'none'")
-    status = browser.find_element("id", "track-status")
-    assert status.is_displayed() and status.text.startswith("No track record yet")
-
-
 def test_track_record_appears_with_ledger(browser: Any, dash_server: str) -> None:
     accuracy = httpx.get(f"{dash_server}/api/accuracy", params={"symbol": "BTC", "days": 30})
     if accuracy.status_code == 404:
