@@ -114,7 +114,7 @@ telemetry.install(
     runner_probe={"enabled": False},  # /readyz asks __is_ready__, which never waits on the runner
 )
 class ApiService:
-    """The seed's REST API: /api/predict, /api/history, /api/assets, /health and more."""
+    """The specification's REST API: /api/predict, /api/history, /api/assets, /health and more."""
 
     runner = bentoml.depends(KronosRunner)
 

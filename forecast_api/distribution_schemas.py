@@ -1,6 +1,6 @@
 """Response models of the per-step distribution fields (quantiles, intervals, thresholds).
 
-All are optional additions to the seed's shape: `null` unless the request asked for them.
+All are optional additions to the specification's shape: `null` unless the request asked for them.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ class MarketData:
         return asset.symbol, await self._call(self.source.history(asset.symbol, days))
 
     def assets(self) -> AssetsResponse:
-        """`GET /api/assets` in the seed's shape."""
+        """`GET /api/assets` in the specification's shape."""
         entries = [AssetEntry(symbol=a.symbol, name=a.name) for a in self.source.assets.all()]
         return AssetsResponse(assets=entries, count=len(entries))
 

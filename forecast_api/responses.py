@@ -1,7 +1,7 @@
 """Response objects from forecasts: the `prediction` object and the `/api/predict` body.
 
 Definitions of the figures (the README repeats them) are in `forecasting.summary`; here they are
-put into the seed's response shape together with who produced the forecast.
+put into the specification's response shape together with who produced the forecast.
 """
 
 from __future__ import annotations

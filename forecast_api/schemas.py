@@ -1,7 +1,7 @@
 """Request and response models.
 
-The response models keep every field of the seed backend's API (same names and types) and only add
-fields.
+The response models keep every field of the original specification's API (`../shared/seed/`:
+same names and types) and only add fields.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED)]
 
 
 def now_iso() -> str:
-    """The current UTC time in the seed's format."""
+    """The current UTC time in the specification's format."""
     return iso_utc(datetime.now(timezone.utc))
 
 
 def iso_utc(ts: datetime | pd.Timestamp) -> str:
-    """`2025-10-15T12:00:00Z`: the seed's timestamp format (UTC, seconds)."""
+    """`2025-10-15T12:00:00Z`: the specification's timestamp format (UTC, seconds)."""
     stamp = pd.Timestamp(ts)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -89,7 +89,7 @@ class PredictionPoint(BaseModel):
 
 
 class Prediction(BaseModel):
-    """The seed's `prediction` object plus band, probability and provenance fields."""
+    """The specification's `prediction` object plus band, probability and provenance fields."""
 
     price_24h: float = Field(description="mean predicted close at step min(24, horizon)")
     confidence: float = Field(ge=0, le=1, description="share of paths agreeing with `trend`")
@@ -117,7 +117,7 @@ class Prediction(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    """`GET /api/predict`: the seed's shape plus cache/staleness/provenance fields."""
+    """`GET /api/predict`: the specification's shape plus cache/staleness/provenance fields."""
 
     symbol: str
     currentPrice: float
@@ -250,7 +250,7 @@ class ForecastResponse(BaseModel):
 
 
 class HistoryData(BaseModel):
-    """The seed's `data` object: `[[ms, value], ...]` series."""
+    """The specification's `data` object: `[[ms, value], ...]` series."""
 
     prices: list[tuple[int, float]]
     volumes: list[tuple[int, float]]
@@ -269,7 +269,7 @@ class HistoryResponse(BaseModel):
 
 
 class AssetEntry(BaseModel):
-    """One supported asset (`name` is the CoinGecko id, as in the seed)."""
+    """One supported asset (`name` is the CoinGecko id, as in the specification)."""
 
     symbol: str
     name: str
@@ -308,7 +308,7 @@ class DataSourceHealth(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    """`GET /health`: the seed's `status` + `timestamp`, plus model and data source state."""
+    """`GET /health`: the specification's `status` and `timestamp`, plus model and data state."""
 
     status: Literal["ok"] = "ok"
     timestamp: str
