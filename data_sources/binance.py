@@ -7,10 +7,12 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from forecasting.candles import interval_seconds
+
 from .assets import Asset
 from .errors import MalformedDataError, MarketDataError, UnknownSymbolError
 from .http import UpstreamClient
-from .models import interval_seconds, utcnow, validate_candles
+from .models import utcnow, validate_candles
 from .settings import MarketDataSettings
 
 NAME = "binance"

@@ -9,6 +9,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from forecasting.candles import interval_seconds
+
 from .assets import Asset
 from .errors import (
     MalformedDataError,
@@ -22,7 +24,6 @@ from .models import (
     Points,
     Quote,
     finite_number,
-    interval_seconds,
     ms_to_datetime,
     utcnow,
     validate_candles,

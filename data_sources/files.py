@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from cachetools import LRUCache
 
-from forecasting.candles import derived_amount
+from forecasting.candles import derived_amount, interval_seconds
 from forecasting.forecast import PRICES
 
 from .assets import AssetRegistry
@@ -26,7 +26,7 @@ from .errors import (
     MarketDataError,
     UpstreamUnavailableError,
 )
-from .models import History, Quote, interval_seconds, validate_candles, with_gap_attrs
+from .models import History, Quote, validate_candles, with_gap_attrs
 
 NAME = "files"
 BASE_INTERVAL = "1h"  # quotes and history are derived from the hourly file

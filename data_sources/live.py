@@ -9,13 +9,15 @@ from dataclasses import replace
 
 import pandas as pd
 
+from forecasting.candles import interval_seconds
+
 from .assets import Asset, AssetRegistry
 from .base import MarketDataSource, check_days, check_limit
 from .binance import BinanceClient
 from .cache import SingleFlightCache
 from .coingecko import CoinGeckoClient
 from .errors import TRANSIENT_ERRORS, DataRegressionError, MarketDataError, UnknownSymbolError
-from .models import History, Quote, interval_seconds, with_gap_attrs
+from .models import History, Quote, with_gap_attrs
 from .settings import MarketDataSettings
 
 logger = logging.getLogger(__name__)

@@ -26,20 +26,6 @@ from .errors import MalformedDataError
 CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "amount")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
-_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-#: Binance's fixed-length kline intervals (`1M` has no fixed length and is not supported).
-INTERVALS = (
-    *("1s", "1m", "3m", "5m", "15m", "30m"),
-    *("1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"),
-)
-
-
-def interval_seconds(interval: str) -> int:
-    """Length of a kline interval such as `1h` in seconds; ValueError for unsupported ones."""
-    if interval not in INTERVALS:
-        raise ValueError(f"unsupported interval {interval!r}; use one of {', '.join(INTERVALS)}")
-    return int(interval[:-1]) * _INTERVAL_UNITS[interval[-1]]
-
 
 def utcnow() -> datetime:
     """The current time, tz-aware UTC."""

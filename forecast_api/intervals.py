@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data_sources.models import interval_seconds
 from forecast_api.errors import InvalidRequestError
 from forecast_api.settings import ServiceSettings
 from forecasting.calibration import BandCalibration
+from forecasting.candles import interval_seconds
 
 DEFAULT_INTERVAL = "1h"
 

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_sources import MarketDataSettings
-from data_sources.models import INTERVALS
+from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
 
 

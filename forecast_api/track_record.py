@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from data_sources.models import interval_seconds
 from forecast_api.errors import DataUnavailableError, InvalidRequestError
 from forecast_api.market import MarketData
+from forecasting.candles import interval_seconds
 from ledger import queries
 from ledger.store import Ledger
 

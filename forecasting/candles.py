@@ -13,6 +13,20 @@ import pandas as pd
 
 from forecasting.forecast import FEATURES, PRICES
 
+_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Binance's fixed-length kline intervals (`1M` has no fixed length and is not supported).
+INTERVALS = (
+    *("1s", "1m", "3m", "5m", "15m", "30m"),
+    *("1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"),
+)
+
+
+def interval_seconds(interval: str) -> int:
+    """Length of a kline interval such as `1h` in seconds; ValueError for unsupported ones."""
+    if interval not in INTERVALS:
+        raise ValueError(f"unsupported interval {interval!r}; use one of {', '.join(INTERVALS)}")
+    return int(interval[:-1]) * _INTERVAL_UNITS[interval[-1]]
+
 
 def candle_timestamps(df: pd.DataFrame, name: str = "series") -> pd.DatetimeIndex:
     """The series' timestamps in UTC; ValueError naming `name` unless present, unique, sorted."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecasting.scoring import crps_samples
+
 
 def absolute_error(point: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """|point - truth|."""
@@ -34,19 +36,9 @@ def direction_hits(point: np.ndarray, truth: np.ndarray, last: np.ndarray) -> np
 
 
 def crps_from_samples(paths: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """CRPS of the empirical distribution of the samples, energy form.
-
-    CRPS = E|X - y| - E|X - X'| / 2 with X, X' independent draws from the samples (the
-    plain empirical version, so one sample gives |x - y|, the absolute error).
-    """
-    paths = np.asarray(paths, dtype=float)
-    truth = np.asarray(truth, dtype=float)
-    m = paths.shape[1]
-    spread_to_truth = np.abs(paths - truth[:, None, :]).mean(axis=1)
-    # sum_{i,j} |x_i - x_j| = 2 sum_i (2i - m + 1) x_(i) over the sorted samples (i from 0).
-    weights = (2.0 * np.arange(m) - m + 1.0)[None, :, None]
-    pairwise = 2.0 * (np.sort(paths, axis=1) * weights).sum(axis=1)
-    return spread_to_truth - pairwise / (2.0 * m * m)
+    """CRPS of the empirical distribution of the samples (``forecasting.scoring.crps_samples``
+    on the samples axis): one sample gives |x - y|, the absolute error."""
+    return crps_samples(np.moveaxis(np.asarray(paths, dtype=float), 1, -1), truth)
 
 
 def central_band(paths: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -22,17 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from forecasting.candles import interval_seconds
 from forecasting.recalibration import Calibration, derive
 from forecasting.scoring import QUANTILE_LEVELS, drift_parameters, sample_quantiles
-
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def interval_seconds(interval: str) -> int:
-    """Seconds in a candle interval such as 15m, 1h, 4h, 1d."""
-    if len(interval) < 2 or interval[-1] not in _UNITS or not interval[:-1].isdigit():
-        raise ValueError(f"unknown interval {interval!r}")
-    return int(interval[:-1]) * _UNITS[interval[-1]]
 
 
 def to_epoch(t: datetime | Any) -> int:

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from forecasting.candles import interval_seconds
 from forecasting.recalibration import DEFAULT_SETTINGS, RecalibrationSettings
-from ledger.records import RecordMeta, build_record, interval_seconds, to_epoch
+from ledger.records import RecordMeta, build_record, to_epoch
 from ledger.scorer import score_due
 from ledger.store import Ledger
 

@@ -19,7 +19,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from ledger.records import from_epoch, interval_seconds
+from forecasting.candles import interval_seconds
+from ledger.records import from_epoch
 from ledger.store import Ledger
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ import pytest
 from data_sources.errors import MalformedDataError
 from data_sources.http import parse_retry_after
 from data_sources.live import seconds_until_next_close
-from data_sources.models import interval_seconds, utcnow, validate_candles
+from data_sources.models import utcnow, validate_candles
+from forecasting.candles import interval_seconds
 
 
 def _frame(**changes: list) -> pd.DataFrame:

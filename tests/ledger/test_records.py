@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from ledger_helpers import HOUR, T0, record
 
+from forecasting.candles import interval_seconds
 from forecasting.recalibration import RecalibrationSettings, fit_calibration
-from ledger.records import derive_seed, interval_seconds
+from ledger.records import derive_seed
 
 
 def test_raw_values_come_from_the_paths() -> None:
