@@ -27,7 +27,9 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[str]:
-    env = {**fake.env(), **tiny_model_env}
+    # one API worker: the cache this test relies on is per worker (README, failure behaviour),
+    # and with two the repeat request may land on the worker that never fetched BTC
+    env = {**fake.env(), **tiny_model_env, "API_WORKERS": "1"}
     log = tmp_path_factory.mktemp("serve-live") / "server.log"
     with bentoml_server(env, cwd=pytestconfig.rootpath, log=log) as url:
         yield url
