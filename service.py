@@ -127,9 +127,11 @@ class ApiService:
 
     @bentoml.on_startup
     async def start(self) -> None:
-        """Drain on SIGTERM; start watching the runner's state."""
+        """Drain on SIGTERM; start watching the runner's state and the ledger's upkeep."""
         drain.install()
         self.services.health.monitor.start()
+        if self.services.ledger is not None:
+            self.services.ledger.start()
 
     def __is_ready__(self) -> bool:
         """`/readyz`: 200 once the runner settled (loaded, or fallback decided), until draining."""
@@ -137,8 +139,11 @@ class ApiService:
 
     @bentoml.on_shutdown
     async def close(self) -> None:
-        """Stop watching the runner; release the market-data connections."""
+        """Stop watching the runner and the ledger's upkeep (flushing its records); release the
+        market-data connections."""
         await self.services.health.monitor.stop()
+        if self.services.ledger is not None:
+            await self.services.ledger.stop()
         await self.services.market.aclose()
 
 

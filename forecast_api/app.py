@@ -18,6 +18,8 @@ from data_sources import MarketDataSource, build_source
 from forecast_api.errors import TOO_LARGE, error_json, install_error_handlers
 from forecast_api.health import DataSourceTracker, HealthReporter
 from forecast_api.http_rules import EmptyQueryIsAbsent, HeadAsGet
+from forecast_api.ledger_link import LedgerLink
+from forecast_api.ledger_upkeep import LedgerUpkeep
 from forecast_api.market import MarketData
 from forecast_api.predictions import PredictionService
 from forecast_api.routes import Services, router
@@ -58,9 +60,11 @@ def build_services(
     tracker = DataSourceTracker(source.name)
     market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
+    link = LedgerLink(settings.ledger_url, settings.kronos_model) if settings.ledger_url else None
     predictions = PredictionService(
-        settings, market, runner, fallback=fallback, calibration=calibration
+        settings, market, runner, fallback=fallback, calibration=calibration, recorder=link
     )
+    upkeep = None if link is None else LedgerUpkeep(link, market, predictions, settings)
     health = HealthReporter(
         runner,
         tracker,
@@ -69,9 +73,10 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
+        ledger=upkeep,
     )
-    track_record = TrackRecord(settings.ledger_url, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record)
+    track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
+    return Services(settings, market, predictions, health, track_record, upkeep)
 
 
 def max_body_size(settings: ServiceSettings) -> int:

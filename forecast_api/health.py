@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from forecast_api.runner_client import RunnerClient
 from forecast_api.runner_monitor import RunnerMonitor, RunnerView, utc_now
@@ -18,6 +19,9 @@ from forecast_api.schemas import (
     iso_utc,
     now_iso,
 )
+
+if TYPE_CHECKING:  # the upkeep imports the market data, which imports this module
+    from forecast_api.ledger_upkeep import LedgerUpkeep
 
 
 class DataSourceTracker:
@@ -65,11 +69,13 @@ class HealthReporter:
         calibrated: bool,
         calibration_error: str | None,
         refresh_s: float = 1.0,
+        ledger: LedgerUpkeep | None = None,
     ) -> None:
         self.monitor = RunnerMonitor(runner, interval_s=refresh_s)
         self.tracker = tracker
         self.model_id, self.tokenizer_id = model_id, tokenizer_id
         self.calibrated, self.calibration_error = calibrated, calibration_error
+        self.ledger = ledger
 
     def model_from(self, view: RunnerView) -> ModelHealth:
         """`/health`'s model part from the monitor's latest view of the runner."""
@@ -99,4 +105,9 @@ class HealthReporter:
     async def report(self) -> HealthResponse:
         """`GET /health`."""
         model = await self.model()
-        return HealthResponse(timestamp=now_iso(), model=model, dataSource=self.tracker.health())
+        return HealthResponse(
+            timestamp=now_iso(),
+            model=model,
+            dataSource=self.tracker.health(),
+            ledger=None if self.ledger is None else self.ledger.health(),
+        )

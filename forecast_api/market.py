@@ -15,6 +15,7 @@ from data_sources import History, MarketDataError, MarketDataSource, Quote, Unkn
 from forecast_api.errors import DataUnavailableError
 from forecast_api.health import DataSourceTracker
 from forecast_api.schemas import AssetEntry, AssetsResponse
+from forecasting.candles import interval_seconds
 
 INTERVAL = "1h"  # the default candle interval
 MIN_CANDLES = 2  # the least any forecaster (and the 24h figures) can work from
@@ -135,6 +136,13 @@ class MarketData:
         return MarketView(
             asset.symbol, candles, None if isinstance(quote, BaseException) else quote, interval
         )
+
+    async def now(self, interval: str = INTERVAL) -> pd.Timestamp:
+        """The market's current time: when the newest `interval` candle of the first asset
+        closed (for a live source about the wall clock, for the files source its last candle)."""
+        first = self.source.assets.all()[0].symbol
+        view = await self.view(first, interval)
+        return view.last_candle + pd.Timedelta(seconds=interval_seconds(interval))
 
     async def history(self, symbol: str, days: int) -> tuple[str, History]:
         """(canonical symbol, its history of the last `days` days)."""

@@ -29,6 +29,7 @@ from forecast_api.errors import (
 from forecast_api.intervals import calibration_for, checked_interval, next_close, time_to_live
 from forecast_api.market import MarketData, MarketView, Snapshot, canonical
 from forecast_api.prediction_cache import PredictionCache, PredictionKey
+from forecast_api.recording import Recorder, as_kind, record_of, served
 from forecast_api.responses import CachedForecast, ForecastMeta, predict_response, prediction_from
 from forecast_api.runner_client import RunnerClient
 from forecast_api.schemas import (
@@ -45,6 +46,7 @@ from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.forecast import Forecast
 from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams, forecast_problem
+from ledger.records import ForecastRecord, derive_seed
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Outcome:
     from_model: bool
     closes: np.ndarray | None = None
     calibration: BandCalibration | None = None
+    context: pd.DataFrame | None = None  # the candles its forecaster saw
 
 
 class PredictionService:
@@ -81,6 +84,7 @@ class PredictionService:
         *,
         fallback: FallbackForecaster | None = None,
         calibration: BandCalibration | None = None,
+        recorder: Recorder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -89,6 +93,7 @@ class PredictionService:
         self.runner = runner
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
+        self.recorder = recorder
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size
         )
@@ -146,18 +151,24 @@ class PredictionService:
         return [RunnerResult.failure("failed", reason) for _ in items]
 
     async def forecast_series(
-        self, series: Sequence[Series], params: Params, *, invalid_is_error: bool = False
+        self,
+        series: Sequence[Series],
+        params: Params,
+        *,
+        seeds: Sequence[int | None] | None = None,
+        invalid_is_error: bool = False,
     ) -> list[Outcome | ServiceError]:
         """Forecast every series in one runner call: per series its outcome, or the error that
         series alone gets. The model sees the last KRONOS_LOOKBACK candles of each usable series;
         a series the gap rule left unusable goes to the fallback without a runner call. A series
         the runner calls invalid is a 422 when `invalid_is_error` (the caller sent it), else it
-        falls back like any model failure."""
+        falls back like any model failure. `seeds` (per series) default to the request's."""
+        seeds = [params.seed] * len(series) if seeds is None else list(seeds)
         seen = [s.tail(self.settings.kronos_lookback) for s in series]
         usable = [i for i, s in enumerate(series) if s.unusable is None]
         sampling = self.sampling(params.samples)
         items = [
-            RunnerItem.from_frame(seen[i].candles, params.horizon, sampling, params.seed)
+            RunnerItem.from_frame(seen[i].candles, params.horizon, sampling, seeds[i])
             for i in usable
         ]
         results = [RunnerResult.failure("invalid", s.unusable or "") for s in series]
@@ -165,8 +176,8 @@ class PredictionService:
             for index, result in zip(usable, await self._run_model(items), strict=True):
                 results[index] = result
         return [
-            self._outcome(s, view, params, result, invalid_is_error)
-            for s, view, result in zip(series, seen, results, strict=True)
+            self._outcome(s, view, replace(params, seed=seed), result, invalid_is_error)
+            for s, view, result, seed in zip(series, seen, results, seeds, strict=True)
         ]
 
     def _produce(
@@ -219,7 +230,8 @@ class PredictionService:
             trend_threshold=self.settings.trend_threshold,
             calibration=calibration,
         )
-        return Outcome(prediction, meta.model == "kronos", forecast.closes, calibration)
+        context = seen.candles if meta.model == "kronos" else series.candles
+        return Outcome(prediction, meta.model == "kronos", forecast.closes, calibration, context)
 
     # ---- /api/predict and /api/predict/batch --------------------------------------------------
 
@@ -235,6 +247,30 @@ class PredictionService:
             interval=params.interval,
         )
 
+    async def _forecasts(
+        self, symbols: Sequence[str], params: Params, kind: str
+    ) -> list[tuple[CachedForecast, bool] | BaseException]:
+        """Per symbol: (forecast, whether it came from the cache) or why there is none. All
+        missing forecasts are made in one runner call, single-flight per cache key."""
+        fetched = await asyncio.gather(
+            *(self.market.view(symbol, params.interval) for symbol in symbols),
+            return_exceptions=True,
+        )
+        found: list[tuple[CachedForecast, bool] | BaseException] = list(fetched)
+        views: dict[PredictionKey, MarketView] = {}
+        wanted: list[tuple[int, PredictionKey]] = []
+        for index, view in enumerate(fetched):
+            if not isinstance(view, BaseException):
+                key = self._key(view.symbol, view.last_candle.value // 1_000_000, params)
+                views[key] = view
+                wanted.append((index, key))
+        if wanted:
+            compute = partial(self._compute, views=views, params=params, kind=kind)
+            values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
+            for (index, _), (value, cached) in zip(wanted, values, strict=True):
+                found[index] = value if isinstance(value, ServiceError) else (value, cached)
+        return found
+
     async def predict_symbols(
         self,
         symbols: Sequence[str],
@@ -245,41 +281,52 @@ class PredictionService:
         interval: str | None = None,
         distribution: DistributionRequest | None = None,
     ) -> list[PredictResponse | ServiceError]:
-        """One response or error per symbol; all missing forecasts in one runner call.
-
-        The entry point for scheduled forecasts too: per symbol list and `interval` (default
-        1h), cached and single-flight per (symbol, interval, candle, parameters)."""
+        """One response or error per symbol; all missing forecasts in one runner call, cached
+        and single-flight per (symbol, interval, candle, parameters)."""
         params = self.params(horizon, samples, seed, interval)
         asked = distribution or DistributionRequest()
-        fetched = await asyncio.gather(
-            *(self.market.view(symbol, params.interval) for symbol in symbols),
-            return_exceptions=True,
-        )
-        outcomes: list[PredictResponse | ServiceError | None] = [None] * len(symbols)
-        views: dict[PredictionKey, MarketView] = {}
-        wanted: list[tuple[int, PredictionKey]] = []
-        for index, view in enumerate(fetched):
-            if isinstance(view, BaseException):
-                outcomes[index] = self._stale_or_error(view, symbols[index], params, asked)
+        found = await self._forecasts(symbols, params, "requested")
+        return [
+            self._stale_or_error(f, symbol, params, asked)
+            if isinstance(f, BaseException)
+            else _respond(f[0].symbol, f[0], f[1], f[0].snapshot, asked)
+            for symbol, f in zip(symbols, found, strict=True)
+        ]
+
+    async def schedule(self, symbols: Sequence[str], interval: str) -> list[str | None]:
+        """The scheduled forecasts of the latest candle with the default parameters: made (or
+        taken from the cache, where a client's request made the same forecast) and recorded as
+        scheduled. Per symbol None, or why it failed."""
+        params = self.params(None, None, None, interval)
+        found = await self._forecasts(symbols, params, "scheduled")
+        failed: list[str | None] = []
+        for f in found:
+            if isinstance(f, BaseException):
+                failed.append(f"{type(f).__name__}: {f}")
                 continue
-            key = self._key(view.symbol, view.last_candle.value // 1_000_000, params)
-            views[key] = view
-            wanted.append((index, key))
-        if wanted:
-            compute = partial(self._compute, views=views, params=params)
-            values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
-            for (index, key), (value, cached) in zip(wanted, values, strict=True):
-                outcomes[index] = (
-                    self._stale_or_error(value, key.symbol, params, asked)
-                    if isinstance(value, ServiceError)
-                    else _respond(key.symbol, value, cached, views[key].snapshot, asked)
-                )
-        return [o for o in outcomes if o is not None]
+            value, cached = f
+            if cached and self.recorder is not None and value.record is not None:
+                self.recorder.submit(as_kind(value.record, "scheduled"))
+            failed.append(None)
+        return failed
+
+    def _seed(self, key: PredictionKey, view: MarketView, params: Params) -> int:
+        """The request's seed, else one fixed by symbol, interval and origin: a default forecast
+        is the same in every worker and replica, and reproducible from the ledger."""
+        if params.seed is not None:
+            return params.seed
+        return derive_seed(key.symbol, params.interval, view.last_candle)
 
     async def _compute(
-        self, keys: list[PredictionKey], *, views: dict[PredictionKey, MarketView], params: Params
+        self,
+        keys: list[PredictionKey],
+        *,
+        views: dict[PredictionKey, MarketView],
+        params: Params,
+        kind: str,
     ) -> list[tuple[CachedForecast | ServiceError, float]]:
-        """The prediction cache's fill: forecast the missing keys, each with its time to live."""
+        """The prediction cache's fill: forecast the missing keys, each with its time to live;
+        every forecast made is recorded in the ledger (as `kind`)."""
         s = self.settings
         series = [
             Series.regularised(
@@ -287,16 +334,18 @@ class PredictionService:
             )
             for key in keys
         ]
-        done = await self.forecast_series(series, params)
-        generated = now_iso()
+        seeds = [self._seed(key, views[key], params) for key in keys]
+        done = await self.forecast_series(series, params, seeds=seeds)
+        generated, issued = now_iso(), self.clock()
         values: list[tuple[CachedForecast | ServiceError, float]] = []
         for key, outcome in zip(keys, done, strict=True):
             if isinstance(outcome, ServiceError):  # unusable market data: not cached
                 values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
                 continue
             view = views[key]
+            prediction, record = self._recorded(key.symbol, outcome, params, kind, issued)
             value = CachedForecast(
-                outcome.prediction,
+                prediction,
                 generated,
                 iso_utc(view.last_candle),
                 view.snapshot,
@@ -304,6 +353,8 @@ class PredictionService:
                 outcome.calibration,
                 params.interval,
                 iso_utc(next_close(view.last_candle, params.interval)),
+                symbol=key.symbol,
+                record=record,
             )
             ttl = time_to_live(
                 view.last_candle, params.interval, self.clock(), self.settings.prediction_min_ttl
@@ -312,6 +363,33 @@ class PredictionService:
                 ttl = min(ttl, self.settings.fallback_cache_ttl)
             values.append((value, ttl))
         return values
+
+    def _recorded(
+        self, symbol: str, outcome: Outcome, params: Params, kind: str, issued: float
+    ) -> tuple[Prediction, ForecastRecord | None]:
+        """The prediction as served (the ledger's calibration applied) and its ledger record,
+        submitted to the recorder."""
+        if outcome.closes is None or outcome.context is None:
+            return outcome.prediction, None
+        rolling = None
+        if self.recorder is not None and outcome.from_model:
+            rolling = self.recorder.calibration(params.interval)
+        record = record_of(
+            outcome.prediction,
+            outcome.closes,
+            outcome.context,
+            symbol=symbol,
+            interval=params.interval,
+            kind=kind,
+            sampler=self.sampling(params.samples).model_dump(exclude={"samples"}),
+            revision=self.settings.kronos_model_revision,
+            trend_threshold=self.settings.trend_threshold,
+            calibration=rolling,
+            issued_at=issued,
+        )
+        if self.recorder is not None:
+            self.recorder.submit(record)
+        return served(outcome.prediction, record, rolling), record
 
     async def predict(
         self,
@@ -351,7 +429,7 @@ class PredictionService:
         if latest is None:
             return error
         value, age = latest
-        return _respond(canonical(symbol), value, True, value.snapshot.aged(age), wanted)
+        return _respond(value.symbol, value, True, value.snapshot.aged(age), wanted)
 
     # ---- /api/forecast ------------------------------------------------------------------------
 

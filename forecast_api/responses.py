@@ -17,6 +17,7 @@ from forecast_api.schemas import Prediction, PredictionPoint, PredictResponse, i
 from forecasting.calibration import BandCalibration
 from forecasting.forecast import Forecast
 from forecasting.summary import BAND_LEVELS, summarize
+from ledger.records import ForecastRecord
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class CachedForecast:
     calibration: BandCalibration | None = None  # the one the prediction's bands used
     interval: str = "1h"
     valid_until: str | None = None
+    symbol: str = ""
+    record: ForecastRecord | None = None  # as recorded in the ledger
 
 
 def predict_response(

@@ -22,6 +22,7 @@ from forecast_api.errors import (
 )
 from forecast_api.health import HealthReporter
 from forecast_api.http_rules import json_body
+from forecast_api.ledger_upkeep import LedgerUpkeep
 from forecast_api.market import MarketData, canonical
 from forecast_api.predictions import PredictionService
 from forecast_api.schemas import (
@@ -54,6 +55,7 @@ class Services:
     predictions: PredictionService
     health: HealthReporter
     track_record: TrackRecord
+    ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
 
 
 async def services(request: Request) -> Services:

@@ -71,6 +71,18 @@ class ErrorResponse(BaseModel):
 # ---- forecasts -------------------------------------------------------------------------------
 
 
+class CalibrationInfo(BaseModel):
+    """How the ledger's rolling calibration adjusted a forecast (README: calibration maths)."""
+
+    method: str = Field(description="quantile-recalibration of each step's close CDF")
+    version: str = Field(description="method and settings, as recorded in the ledger")
+    window: int = Field(description="most recent scored forecasts per step it is fitted on")
+    scored: int = Field(description="fewest scored forecasts any step was fitted on")
+    calibratedSteps: list[int] = Field(description="steps served calibrated (others raw)")
+    fittedAt: str | None = Field(description="when it was fitted: only steps scored before count")
+    reason: str | None = Field(None, description="why some or all steps are served raw")
+
+
 class PredictionPoint(BaseModel):
     """One forecast step. `price` is the mean close over the sample paths."""
 
@@ -81,6 +93,8 @@ class PredictionPoint(BaseModel):
     low: float = Field(description="lower band edge (10% quantile unless calibrated)")
     high: float = Field(description="upper band edge (90% quantile unless calibrated)")
     openTime: str = Field(description="open time of the forecast candle (timestamp - interval)")
+    lowRaw: float | None = Field(None, description="the model's own 10% quantile (uncalibrated)")
+    highRaw: float | None = Field(None, description="the model's own 90% quantile (uncalibrated)")
     quantiles: dict[str, float] | None = Field(
         None, description="requested quantiles of the close, keyed like '0.05' (null: none asked)"
     )
@@ -113,6 +127,15 @@ class Prediction(BaseModel):
     )
     distributionCalibrated: DistributionCalibration | None = Field(
         None, description="per requested distribution field: calibrated or raw (null: none asked)"
+    )
+    confidenceRaw: float | None = Field(
+        None, ge=0, le=1, description="share of paths agreeing with `trend` (before calibration)"
+    )
+    upProbabilityRaw: float | None = Field(
+        None, ge=0, le=1, description="share of paths above the last close (before calibration)"
+    )
+    calibration: CalibrationInfo | None = Field(
+        None, description="the ledger's rolling calibration in force (null: no ledger)"
     )
 
 
@@ -307,6 +330,32 @@ class DataSourceHealth(BaseModel):
     lastErrorAt: str | None = None
 
 
+class LedgerHealth(BaseModel):
+    """The forecast ledger's state in `/health`: writes, background rounds, calibration."""
+
+    state: Literal["ok", "degraded", "down"] = Field(
+        description="ok; degraded: a write or background round failed (records kept); down: "
+        "writes failed several times in a row"
+    )
+    buffered: int = Field(description="records waiting to be written")
+    capacity: int = Field(description="buffer size; beyond it the oldest record is dropped")
+    written: int
+    dropped: int = Field(description="records lost to a full buffer since start")
+    writeFailures: int
+    lastError: str | None = None
+    lastFlushAt: str | None = None
+    rounds: int = Field(description="background rounds (schedule, score, recalibrate) so far")
+    lastRoundAt: str | None = None
+    roundError: str | None = Field(None, description="what failed in the last round")
+    scheduled: int = Field(description="scheduled forecasts this worker made")
+    scored: int = Field(description="steps this worker scored")
+    unscorable: int = Field(description="steps marked unscorable (their candle is missing)")
+    scorerLagSeconds: float | None = Field(
+        None, description="age of the oldest closed 1h step still unscored (0: none)"
+    )
+    calibration: dict[str, CalibrationInfo] = Field(description="per interval, as served")
+
+
 class HealthResponse(BaseModel):
     """`GET /health`: the specification's `status` and `timestamp`, plus model and data state."""
 
@@ -314,3 +363,4 @@ class HealthResponse(BaseModel):
     timestamp: str
     model: ModelHealth
     dataSource: DataSourceHealth
+    ledger: LedgerHealth | None = Field(None, description="null: no ledger (LEDGER_URL empty)")

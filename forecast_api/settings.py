@@ -63,7 +63,18 @@ class ServiceSettings(BaseSettings):
     prediction_cache_size: int = Field(1024, ge=1)
     ledger_url: str = Field(
         "sqlite:///data/ledger.db",
-        description="the forecast ledger: sqlite:///path.db or postgresql://user@host/db",
+        description="the forecast ledger: sqlite:///path.db or postgresql://user@host/db; "
+        "empty: no ledger",
+    )
+    ledger_schedule: Annotated[list[str], NoDecode] = Field(
+        ["1h", "4h", "1d"], description="intervals forecast for every asset at each candle close"
+    )
+    ledger_symbols: Annotated[list[str], NoDecode] = Field(
+        [], description="the assets scheduled (empty: all)"
+    )
+    ledger_tick: float = Field(30.0, gt=0, description="seconds between ledger upkeep rounds")
+    ledger_score_grace: float = Field(
+        3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
@@ -71,7 +82,9 @@ class ServiceSettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     market: MarketDataSettings = Field(default_factory=MarketDataSettings, exclude=True)
 
-    @field_validator("cors_origins", "forecast_intervals", mode="before")
+    @field_validator(
+        "cors_origins", "forecast_intervals", "ledger_schedule", "ledger_symbols", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept a comma-separated string (`CORS_ORIGINS=https://a.example,https://b.example`)."""
@@ -105,6 +118,8 @@ class ServiceSettings(BaseSettings):
         unknown = sorted(set(self.forecast_intervals) - set(INTERVALS))
         if unknown or "1h" not in self.forecast_intervals:
             raise ValueError(f"FORECAST_INTERVALS: need 1h, and only some of {INTERVALS}")
+        if not set(self.ledger_schedule) <= set(self.forecast_intervals):
+            raise ValueError("LEDGER_SCHEDULE: only intervals listed in FORECAST_INTERVALS")
         return self
 
     def max_horizon(self, interval: str = "1h") -> int:

@@ -1,50 +1,47 @@
 """The forecast ledger as the API reads it: `/api/accuracy` and `/api/forecasts`.
 
-The ledger (`ledger` package: SQLite by default, PostgreSQL for several replicas) is opened on
-first use, in a worker thread, so a missing or unreachable database never delays start-up or
-the forecast routes; its queries also run in a worker thread. "Now" is the market data's now:
-the close of the newest candle the source serves (for the files source, its last candle).
+The ledger (`ledger` package: SQLite by default, PostgreSQL for several replicas) is the
+worker's `LedgerLink`, opened on first use in a worker thread, so a missing or unreachable
+database never delays start-up or the forecast routes; its queries also run in a worker thread.
+"Now" is the market data's now: the close of the newest candle the source serves (for the files
+source, its last candle).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
 from forecast_api.errors import DataUnavailableError, InvalidRequestError
 from forecast_api.market import MarketData
-from forecasting.candles import interval_seconds
 from ledger import queries
 from ledger.store import Ledger
 
 
 class TrackRecord:
-    """Reads the ledger at `url` for the track-record routes."""
+    """Reads the ledger `open_ledger` opens for the track-record routes (None: no ledger)."""
 
-    def __init__(self, url: str, market: MarketData, intervals: Sequence[str]) -> None:
-        self.url = url
+    def __init__(
+        self,
+        open_ledger: Callable[[], Ledger] | None,
+        market: MarketData,
+        intervals: Sequence[str],
+    ) -> None:
+        self.open_ledger = open_ledger
         self.market = market
         self.intervals = tuple(intervals)
-        self._ledger: Ledger | None = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> Ledger:
-        """The ledger, opened (and migrated) on first use."""
-        with self._lock:
-            if self._ledger is None:
-                self._ledger = Ledger.open(self.url)
-            return self._ledger
 
     async def _query(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a ledger query in a worker thread; a database failure is a 503."""
 
+        if self.open_ledger is None:
+            raise DataUnavailableError("no forecast ledger: LEDGER_URL is empty")
+        open_ledger = self.open_ledger
+
         def run() -> Any:
-            return function(self._open(), *args, **kwargs)
+            return function(open_ledger(), *args, **kwargs)
 
         try:
             return await asyncio.to_thread(run)
@@ -62,10 +59,7 @@ class TrackRecord:
             raise InvalidRequestError(
                 f"interval: unknown interval {interval!r}; use one of {known}"
             )
-        first = self.market.source.assets.all()[0].symbol
-        view = await self.market.view(first, interval)
-        close = view.last_candle + pd.Timedelta(seconds=interval_seconds(interval))
-        return close.to_pydatetime()
+        return (await self.market.now(interval)).to_pydatetime()
 
     async def accuracy(self, symbol: str, interval: str, days: int) -> dict[str, Any]:
         """The track record of scheduled (and replayed) forecasts of the last `days` days."""

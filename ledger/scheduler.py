@@ -18,14 +18,24 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from forecasting.candles import interval_seconds
 from ledger.records import from_epoch
-from ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
 Issue = Callable[[str, datetime], Awaitable[object]]
+
+
+class Claims(Protocol):
+    """Where the scheduler claims its forecasts: a `Ledger`, or anything opening one."""
+
+    def claim(self, symbol: str, interval: str, origin: int, owner: str, now: int, lease: int):
+        """True if this owner may make the forecast (see `Ledger.claim`)."""
+
+    def finish_claim(self, symbol: str, interval: str, origin: int, owner: str, ok: bool):
+        """Mark the claim done, or release it."""
 
 
 class Scheduler:
@@ -33,7 +43,7 @@ class Scheduler:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: Claims,
         interval: str,
         symbols: Sequence[str],
         issue: Issue,

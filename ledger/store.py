@@ -164,14 +164,17 @@ class Ledger:
         with self.engine.connect() as conn:
             return {(s, int(o)) for s, o in conn.execute(stmt)}
 
-    def recent_scores(self, interval: str, before: int, window: int, horizon: int) -> dict:
+    def recent_scores(
+        self, interval: str, before: int, window: int, horizon: int, model_id: str | None = None
+    ) -> dict:
         """{step: rows (pit, confidence_dist, trend_hit) newest first} of track-record steps
-        scored and closed by `before`.
+        scored and closed by `before` (of `model_id`'s forecasts only, when given).
 
         One index range scan per step (newest first, stopping after `window` rows), so the cost
         does not grow with the ledger.
         """
         out: dict[int, list[tuple[float, float, float]]] = {}
+        model = [] if model_id is None else [ForecastRow.model_id == model_id]
         with self.engine.connect() as conn:
             for step in range(1, horizon + 1):
                 stmt = (
@@ -183,6 +186,7 @@ class Ledger:
                         StepRow.closes_at <= before,
                         ForecastRow.interval == interval,
                         ForecastRow.kind.in_(TRACK_RECORD_KINDS),
+                        *model,
                     )
                     .order_by(StepRow.closes_at.desc(), StepRow.forecast_id.desc())
                     .limit(window)
@@ -198,10 +202,16 @@ class Ledger:
         return {step: [r[0] for r in rows] for step, rows in scores.items()}
 
     def calibration(
-        self, interval: str, at: int, horizon: int, settings: RecalibrationSettings
+        self,
+        interval: str,
+        at: int,
+        horizon: int,
+        settings: RecalibrationSettings,
+        model_id: str | None = None,
     ) -> Calibration:
-        """The rolling calibration for a forecast issued at `at` (epoch seconds)."""
-        scores = self.recent_scores(interval, at, settings.window, horizon)
+        """The rolling calibration for a forecast issued at `at` (epoch seconds), from the
+        scores of `model_id`'s forecasts (all models' when None)."""
+        scores = self.recent_scores(interval, at, settings.window, horizon, model_id)
         pits = {step: [r[0] for r in rows] for step, rows in scores.items()}
         pairs = {
             step: (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))

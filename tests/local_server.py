@@ -26,7 +26,15 @@ def free_port() -> int:
 def start_server(env: Mapping[str, str], *, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
     """Start `bentoml serve` with `env` added (its own process group); the process and URL."""
     port = free_port()
-    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", **env}
+    # a ledger of its own beside the log, and no scheduled forecasts unless the test asks
+    ledger = {"LEDGER_URL": f"sqlite:///{log.parent / 'ledger.db'}", "LEDGER_SCHEDULE": ""}
+    full_env = {
+        **os.environ,
+        "BENTOML_DO_NOT_TRACK": "true",
+        "HF_HUB_OFFLINE": "1",
+        **ledger,
+        **env,
+    }
     command = [sys.executable, "-m", "bentoml", "serve", "service:ApiService"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("w") as out:

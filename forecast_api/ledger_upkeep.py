@@ -1,0 +1,218 @@
+"""The ledger's background work in one API worker: scheduled forecasts, scoring, calibration.
+
+Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
+1. now = the market's current time (the close of the newest candle, `MarketData.now`);
+2. scheduled intervals (LEDGER_SCHEDULE): forecast every asset for the latest closed candle with
+   the default parameters, once across replicas (`ledger.scheduler`, claims in the ledger); the
+   forecast fills the prediction cache, so the hour's first client gets a cache hit;
+3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
+   the market data by the candle's exact open time;
+4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
+   then on are calibrated with it (`LedgerLink.refit`).
+A failing step (market data or database down) is logged and reported in `/health`; the next
+round tries again. Nothing here runs on the response path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+import pandas as pd
+
+from forecast_api.ledger_link import LedgerLink
+from forecast_api.market import MarketData
+from forecast_api.predictions import PredictionService
+from forecast_api.recording import calibration_info
+from forecast_api.schemas import LedgerHealth, iso_utc
+from forecast_api.settings import ServiceSettings
+from ledger import queries
+from ledger.records import to_epoch
+from ledger.scheduler import Scheduler
+from ledger.scorer import score_due
+
+log = logging.getLogger(__name__)
+
+
+def _iso(seconds: float | None) -> str | None:
+    """Unix seconds as the API's UTC time text."""
+    return None if seconds is None else iso_utc(pd.Timestamp(seconds, unit="s", tz="UTC"))
+
+
+GAUGE_DAYS = 30  # the window of the Prometheus track-record gauges
+
+
+@dataclass
+class UpkeepState:
+    """What the last rounds did, for `/health`."""
+
+    rounds: int = 0
+    last_round_at: float | None = None
+    scored: int = 0
+    unscorable: int = 0
+    scheduled: int = 0
+    last_error: str | None = None
+    gauges: Mapping[str, Mapping[str, dict]] | None = None  # interval -> symbol -> values
+
+
+def closes_from(frames: Mapping[str, pd.DataFrame]):
+    """The scorer's candle lookup over the candles each symbol's market data returned."""
+
+    def closes(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
+        """Closes of the asked candles that are present (missing ones stay missing)."""
+        frame = frames.get(symbol)
+        if frame is None or not times:
+            return {}
+        close = frame.set_index("timestamp")["close"]
+        present = close.reindex(pd.DatetimeIndex(times).tz_convert("UTC")).dropna()
+        return {ts.to_pydatetime(): float(v) for ts, v in present.items()}
+
+    return closes
+
+
+class LedgerUpkeep:
+    """Schedules, scores and recalibrates in the background; see the module doc."""
+
+    def __init__(
+        self,
+        link: LedgerLink,
+        market: MarketData,
+        predictions: PredictionService,
+        settings: ServiceSettings,
+    ) -> None:
+        self.link, self.market, self.predictions, self.settings = (
+            link,
+            market,
+            predictions,
+            settings,
+        )
+        self.now: dict[str, float] = {}
+        symbols = settings.ledger_symbols or [a.symbol for a in market.source.assets.all()]
+        self.symbols = [market.source.assets.get(s).symbol for s in symbols]
+        self.schedulers = {
+            interval: Scheduler(
+                link,
+                interval,
+                self.symbols,
+                partial(self._issue, interval),
+                clock=partial(self.now.__getitem__, interval),
+                delay=0.0,
+            )
+            for interval in settings.ledger_schedule
+        }
+        # 1h always (the default interval); the track record counts scheduled forecasts only
+        self.intervals = list(dict.fromkeys(["1h", *settings.ledger_schedule]))
+        self.state = UpkeepState()
+        self._task: asyncio.Task | None = None
+
+    async def _issue(self, interval: str, symbol: str, _origin: datetime) -> None:
+        """One scheduled forecast; raises if it failed (the scheduler retries it)."""
+        [failed] = await self.predictions.schedule([symbol], interval)
+        if failed is not None:
+            raise RuntimeError(failed)
+
+    async def _frames(self, interval: str) -> dict[str, pd.DataFrame]:
+        """Each symbol's candles as the market data has them now (failures left out)."""
+        views = await asyncio.gather(
+            *(self.market.view(s, interval) for s in self.symbols), return_exceptions=True
+        )
+        return {v.symbol: v.candles for v in views if not isinstance(v, BaseException)}
+
+    async def interval_round(self, interval: str) -> None:
+        """Schedule, score and refit one interval (see the module doc)."""
+        now = await self.market.now(interval)
+        self.now[interval] = now.timestamp()
+        if interval in self.schedulers:
+            issued = await self.schedulers[interval].tick()
+            self.state.scheduled += len(issued)
+        frames = await self._frames(interval)
+        at = to_epoch(now)
+        report = await asyncio.to_thread(
+            lambda: score_due(
+                self.link.open(),
+                closes_from(frames),
+                at,
+                grace=int(self.settings.ledger_score_grace),
+            )
+        )
+        self.state.scored += report.scored
+        self.state.unscorable += report.unscorable
+        horizon = self.settings.max_horizon(interval)
+        await asyncio.to_thread(self.link.refit, interval, at, horizon)
+
+    async def round(self) -> None:
+        """One upkeep round over every interval served; the gauges after it."""
+        errors = []
+        for interval in self.intervals:
+            try:
+                await self.interval_round(interval)
+            except Exception as exc:  # market data or database down: the next round retries
+                errors.append(f"{interval}: {type(exc).__name__}: {str(exc)[:200]}")
+                log.warning("ledger upkeep (%s) failed: %s", interval, exc)
+        with contextlib.suppress(Exception):  # the gauges are best effort
+            self.state.gauges = await asyncio.to_thread(self._gauges)
+        self.state.rounds += 1
+        self.state.last_round_at = time.time()
+        self.state.last_error = "; ".join(errors) or None
+
+    def _gauges(self) -> dict[str, dict[str, dict]]:
+        """Track-record gauges per interval and symbol over the last GAUGE_DAYS days."""
+        ledger = self.link.open()
+        return {
+            interval: queries.gauges(ledger, interval, GAUGE_DAYS, int(self.now[interval]))
+            for interval in self.intervals
+            if interval in self.now
+        }
+
+    def health(self) -> LedgerHealth:
+        """The ledger's part of `/health`."""
+        w, st = self.link.writer, self.state
+        state = w.status if st.last_error is None or w.status == "down" else "degraded"
+        lags = [v.get("scorerLag") for v in (st.gauges or {}).get("1h", {}).values()]
+        return LedgerHealth(
+            state=state,
+            buffered=w.buffered,
+            capacity=w.settings.capacity,
+            written=w.written,
+            dropped=w.dropped,
+            writeFailures=w.failures,
+            lastError=w.last_error,
+            lastFlushAt=_iso(w.last_flush_at),
+            rounds=st.rounds,
+            lastRoundAt=_iso(st.last_round_at),
+            roundError=st.last_error,
+            scheduled=st.scheduled,
+            scored=st.scored,
+            unscorable=st.unscorable,
+            scorerLagSeconds=max((x for x in lags if x is not None), default=None),
+            calibration={i: calibration_info(self.link.calibration(i)) for i in self.intervals},
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Rounds every LEDGER_TICK seconds until `stop` is set."""
+        while not stop.is_set():
+            await self.round()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.ledger_tick)
+
+    def start(self) -> None:
+        """Start the writer and the rounds on the running loop."""
+        self.link.writer.start()
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self.run(self._stop))
+
+    async def stop(self) -> None:
+        """Stop the rounds; flush what the writer holds (bounded by its timeout)."""
+        if self._task is not None:
+            self._stop.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.link.writer.stop()
