@@ -28,6 +28,7 @@ from forecast_api.settings import ServiceSettings
 from forecast_api.track_record import TrackRecord
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
+from forecasting.recalibration import RecalibrationSettings
 from forecasting.summary import BAND_LEVEL
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,12 @@ def build_services(
     tracker = DataSourceTracker(source.name)
     market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
-    link = LedgerLink(settings.ledger_url, settings.kronos_model) if settings.ledger_url else None
+    link = None
+    if settings.ledger_url:
+        recalibration = RecalibrationSettings(
+            window=settings.ledger_calibration_window, min_scored=settings.ledger_min_scored
+        )
+        link = LedgerLink(settings.ledger_url, settings.kronos_model, recalibration=recalibration)
     predictions = PredictionService(
         settings, market, runner, fallback=fallback, calibration=calibration, recorder=link
     )

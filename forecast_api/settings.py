@@ -73,6 +73,12 @@ class ServiceSettings(BaseSettings):
         [], description="the assets scheduled (empty: all)"
     )
     ledger_tick: float = Field(30.0, gt=0, description="seconds between ledger upkeep rounds")
+    ledger_calibration_window: int = Field(
+        500, ge=1, description="recent scored forecasts per step the calibration is fitted on"
+    )
+    ledger_min_scored: int = Field(
+        50, ge=1, description="scored forecasts a step needs before it is served calibrated"
+    )
     ledger_score_grace: float = Field(
         3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )

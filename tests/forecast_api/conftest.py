@@ -31,6 +31,7 @@ def make_settings(ohlcv_dir: Path, tiny_checkpoint: tuple[Path, Path]):
             "device": "cpu",
             "kronos_samples": 4,
             "kronos_lookback": 64,
+            "ledger_url": "",  # tests that want a ledger pass their own
             "market": MarketDataSettings(
                 _env_file=None, market_data_source="files", market_data_dir=ohlcv_dir
             ),
