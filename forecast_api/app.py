@@ -70,7 +70,6 @@ def build_services(
     predictions = PredictionService(
         settings, market, runner, fallback=fallback, calibration=calibration, recorder=link
     )
-    upkeep = None if link is None else LedgerUpkeep(link, market, predictions, settings)
     health = HealthReporter(
         runner,
         tracker,
@@ -79,8 +78,11 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
-        ledger=upkeep,
     )
+    upkeep = None
+    if link is not None:
+        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings)
+        health.ledger = upkeep
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
     return Services(settings, market, predictions, health, track_record, upkeep)
 

@@ -69,13 +69,12 @@ class HealthReporter:
         calibrated: bool,
         calibration_error: str | None,
         refresh_s: float = 1.0,
-        ledger: LedgerUpkeep | None = None,
     ) -> None:
         self.monitor = RunnerMonitor(runner, interval_s=refresh_s)
         self.tracker = tracker
         self.model_id, self.tokenizer_id = model_id, tokenizer_id
         self.calibrated, self.calibration_error = calibrated, calibration_error
-        self.ledger = ledger
+        self.ledger: LedgerUpkeep | None = None  # set when the worker has a ledger
 
     def model_from(self, view: RunnerView) -> ModelHealth:
         """`/health`'s model part from the monitor's latest view of the runner."""

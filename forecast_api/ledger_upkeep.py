@@ -2,9 +2,10 @@
 
 Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
 1. now = the market's current time (the close of the newest candle, `MarketData.now`);
-2. scheduled intervals (LEDGER_SCHEDULE): forecast every asset for the latest closed candle with
-   the default parameters, once across replicas (`ledger.scheduler`, claims in the ledger); the
-   forecast fills the prediction cache, so the hour's first client gets a cache hit;
+2. scheduled intervals (LEDGER_SCHEDULE), once the runner has settled: forecast every asset
+   for the latest closed candle with the default parameters, once across replicas
+   (`ledger.scheduler`, claims in the ledger); the forecast fills the prediction cache, so the
+   hour's first client gets a cache hit;
 3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
    the market data by the candle's exact open time;
 4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
@@ -27,9 +28,11 @@ from functools import partial
 import pandas as pd
 
 from forecast_api.ledger_link import LedgerLink
+from forecast_api.ledger_metrics import publish
 from forecast_api.market import MarketData
 from forecast_api.predictions import PredictionService
 from forecast_api.recording import calibration_info
+from forecast_api.runner_monitor import RunnerMonitor
 from forecast_api.schemas import LedgerHealth, iso_utc
 from forecast_api.settings import ServiceSettings
 from ledger import queries
@@ -84,14 +87,11 @@ class LedgerUpkeep:
         link: LedgerLink,
         market: MarketData,
         predictions: PredictionService,
+        monitor: RunnerMonitor,
         settings: ServiceSettings,
     ) -> None:
-        self.link, self.market, self.predictions, self.settings = (
-            link,
-            market,
-            predictions,
-            settings,
-        )
+        self.link, self.market, self.predictions = link, market, predictions
+        self.monitor, self.settings = monitor, settings
         self.now: dict[str, float] = {}
         symbols = settings.ledger_symbols or [a.symbol for a in market.source.assets.all()]
         self.symbols = [market.source.assets.get(s).symbol for s in symbols]
@@ -117,6 +117,13 @@ class LedgerUpkeep:
         if failed is not None:
             raise RuntimeError(failed)
 
+    async def _runner_settled(self) -> bool:
+        """Whether the runner has loaded its model (or the fallback was decided): scheduled
+        forecasts wait for it, so a start-up never records the fallback as the track record."""
+        if not self.monitor.ready:
+            await self.monitor.check()
+        return self.monitor.ready
+
     async def _frames(self, interval: str) -> dict[str, pd.DataFrame]:
         """Each symbol's candles as the market data has them now (failures left out)."""
         views = await asyncio.gather(
@@ -128,7 +135,7 @@ class LedgerUpkeep:
         """Schedule, score and refit one interval (see the module doc)."""
         now = await self.market.now(interval)
         self.now[interval] = now.timestamp()
-        if interval in self.schedulers:
+        if interval in self.schedulers and await self._runner_settled():
             issued = await self.schedulers[interval].tick()
             self.state.scheduled += len(issued)
         frames = await self._frames(interval)
@@ -157,6 +164,9 @@ class LedgerUpkeep:
                 log.warning("ledger upkeep (%s) failed: %s", interval, exc)
         with contextlib.suppress(Exception):  # the gauges are best effort
             self.state.gauges = await asyncio.to_thread(self._gauges)
+        w = self.link.writer
+        worker = {"buffered": w.buffered, "written": w.written, "dropped": w.dropped}
+        publish(worker | {"write_failures": w.failures}, self.state.gauges or {})
         self.state.rounds += 1
         self.state.last_round_at = time.time()
         self.state.last_error = "; ".join(errors) or None

@@ -1,11 +1,15 @@
-"""Fixtures shared by every test package: where the read-only shared data lives."""
+"""Fixtures shared by every test package: the read-only shared data, a PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import PostgresServer, server_binaries_installed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("KRONOS_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -41,3 +45,27 @@ def tiny_model_env(reference_dir: Path) -> dict[str, str]:
         "KRONOS_SAMPLES": "8",
         "DEVICE": "cpu",
     }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session; skips when its binaries are absent."""
+    if not server_binaries_installed():
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    try:
+        server = PostgresServer()
+    except KeyError:
+        pytest.skip("running as root and there is no postgres user to run the server")
+    server.init()
+    server.start()
+    yield server
+    try:
+        server.stop()
+    finally:
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """URL of a fresh database on the session's server."""
+    return postgres.create_database()

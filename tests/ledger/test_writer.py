@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ledger.models import ForecastRow
 from ledger.store import Ledger
 from ledger.writer import LedgerWriter, WriterSettings
-from tests.ledger.conftest import PostgresServer
+from tests.postgres_server import PostgresServer
 
 FAST = WriterSettings(capacity=50, batch=8, flush_interval=0.02, retry_initial=0.02, retry_max=0.05)
 

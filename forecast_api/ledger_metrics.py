@@ -1,0 +1,57 @@
+"""The ledger's Prometheus gauges on BentoML's `/metrics` (prometheus_client, multiprocess).
+
+Per worker: the writer's buffer, written, dropped and failed records (summed over the live
+workers). Per symbol and interval, over the last 30 days of scheduled forecasts: rolling 80%/90%
+coverage as served, calibrated confidence ECE, CRPS skill against the naive forecast and the
+scorer's lag (the same in every worker: the largest live value is reported). The gauges are
+created on first use, after BentoML has set up its multiprocess metrics directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+
+from prometheus_client import Gauge
+
+WORKER = {
+    "buffered": "records waiting in this worker's ledger buffer",
+    "written": "records this worker wrote to the ledger",
+    "dropped": "records this worker dropped because its buffer was full",
+    "write_failures": "failed ledger writes of this worker",
+}
+TRACK = {
+    "coverage80": "share of scored steps inside the served 80% band (30 days)",
+    "coverage90": "share of scored steps inside the served 90% band (30 days)",
+    "ece": "calibrated confidence ECE at the reference step (30 days)",
+    "crps_skill": "1 - CRPS / CRPS of the naive forecast (30 days)",
+    "scorer_lag_seconds": "age of the oldest closed step still unscored",
+}
+TRACK_KEYS = {
+    "coverage80": "coverage80",
+    "coverage90": "coverage90",
+    "ece": "ece",
+    "crps_skill": "crpsSkill",
+    "scorer_lag_seconds": "scorerLag",
+}
+
+
+@cache
+def _gauge(name: str) -> Gauge:
+    """The gauge `kronos_ledger_<name>` (created once per process)."""
+    if name in WORKER:
+        return Gauge(f"kronos_ledger_{name}", WORKER[name], multiprocess_mode="livesum")
+    return Gauge(
+        f"kronos_ledger_{name}", TRACK[name], ["symbol", "interval"], multiprocess_mode="livemax"
+    )
+
+
+def publish(worker: Mapping[str, float], track: Mapping[str, Mapping[str, dict]]) -> None:
+    """Set the worker gauges and, per interval and symbol, the track-record gauges."""
+    for name, value in worker.items():
+        _gauge(name).set(value)
+    for interval, symbols in track.items():
+        for symbol, values in symbols.items():
+            for name, key in TRACK_KEYS.items():
+                if values.get(key) is not None:
+                    _gauge(name).labels(symbol=symbol, interval=interval).set(values[key])
