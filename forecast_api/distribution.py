@@ -22,7 +22,14 @@ from forecast_api.errors import InvalidRequestError
 from forecast_api.schemas import Prediction
 from forecast_api.settings import ServiceSettings
 from forecasting.calibration import BandCalibration
-from forecasting.distribution import central_intervals, probability_above, quantile_grid
+from forecasting.distribution import (
+    central_intervals,
+    probability_above,
+    quantile_grid,
+    recalibrated_above,
+    recalibrated_grid,
+)
+from forecasting.recalibration import Calibration
 
 Numbers = str | Sequence[float] | None
 
@@ -81,16 +88,22 @@ def with_distribution(
     closes: np.ndarray,
     wanted: DistributionRequest,
     calibration: BandCalibration | None,
+    rolling: Calibration | None = None,
 ) -> Prediction:
-    """`prediction` with the requested per-step fields from `closes` (samples, horizon)."""
+    """`prediction` with the requested per-step fields from `closes` (samples, horizon); the
+    ledger's `rolling` calibration takes the steps it covers, the static one the rest."""
     if not wanted:
         return prediction
     fractions = [level / 100.0 for level in wanted.levels]
     grid = None
     if wanted.quantiles or fractions:
-        grid = quantile_grid(closes, wanted.quantiles, fractions, calibration)
+        grid = recalibrated_grid(
+            quantile_grid(closes, wanted.quantiles, fractions, calibration), closes, rolling
+        )
     bands = central_intervals(grid, fractions) if grid else []
-    above = probability_above(closes, wanted.above)
+    above, above_calibrated = recalibrated_above(
+        probability_above(closes, wanted.above), closes, wanted.above, rolling
+    )
     points = []
     for h, point in enumerate(prediction.predictions):
         extra: dict[str, object] = {}
@@ -112,5 +125,6 @@ def with_distribution(
         intervals={
             f"{level:.9g}": ok for level, (*_, ok) in zip(wanted.levels, bands, strict=True)
         },
+        above=above_calibrated,
     )
     return prediction.model_copy(update={"predictions": points, "distributionCalibrated": flags})

@@ -28,4 +28,6 @@ class DistributionCalibration(BaseModel):
 
     quantiles: dict[str, bool] = Field(default_factory=dict, description="by quantile key")
     intervals: dict[str, bool] = Field(default_factory=dict, description="by level, e.g. '80'")
-    above: bool = Field(False, description="threshold probabilities are never calibrated")
+    above: bool = Field(
+        False, description="threshold probabilities calibrated (by the ledger) at every step"
+    )

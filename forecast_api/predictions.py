@@ -45,6 +45,7 @@ from forecast_api.settings import ServiceSettings
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.forecast import Forecast
+from forecasting.recalibration import Calibration
 from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams, forecast_problem
 from ledger.records import ForecastRecord, derive_seed
 
@@ -343,7 +344,7 @@ class PredictionService:
                 values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
                 continue
             view = views[key]
-            prediction, record = self._recorded(key.symbol, outcome, params, kind, issued)
+            prediction, record, rolling = self._recorded(key.symbol, outcome, params, kind, issued)
             value = CachedForecast(
                 prediction,
                 generated,
@@ -355,6 +356,7 @@ class PredictionService:
                 iso_utc(next_close(view.last_candle, params.interval)),
                 symbol=key.symbol,
                 record=record,
+                rolling=rolling,
             )
             ttl = time_to_live(
                 view.last_candle, params.interval, self.clock(), self.settings.prediction_min_ttl
@@ -366,11 +368,11 @@ class PredictionService:
 
     def _recorded(
         self, symbol: str, outcome: Outcome, params: Params, kind: str, issued: float
-    ) -> tuple[Prediction, ForecastRecord | None]:
-        """The prediction as served (the ledger's calibration applied) and its ledger record,
-        submitted to the recorder."""
+    ) -> tuple[Prediction, ForecastRecord | None, Calibration | None]:
+        """The prediction as served (the ledger's calibration applied), its ledger record
+        (submitted to the recorder) and the calibration used."""
         if outcome.closes is None or outcome.context is None:
-            return outcome.prediction, None
+            return outcome.prediction, None, None
         rolling = None
         if self.recorder is not None and outcome.from_model:
             rolling = self.recorder.calibration(params.interval)
@@ -389,7 +391,7 @@ class PredictionService:
         )
         if self.recorder is not None:
             self.recorder.submit(record)
-        return served(outcome.prediction, record, rolling), record
+        return served(outcome.prediction, record, rolling), record, rolling
 
     async def predict(
         self,
@@ -465,6 +467,6 @@ def _respond(
     response = predict_response(symbol, value, cached, snap)
     if wanted and value.closes is not None:
         response.prediction = with_distribution(
-            value.prediction, value.closes, wanted, value.calibration
+            value.prediction, value.closes, wanted, value.calibration, value.rolling
         )
     return response

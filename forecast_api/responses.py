@@ -16,6 +16,7 @@ from forecast_api.market import Snapshot
 from forecast_api.schemas import Prediction, PredictionPoint, PredictResponse, iso_utc, now_iso
 from forecasting.calibration import BandCalibration
 from forecasting.forecast import Forecast
+from forecasting.recalibration import Calibration
 from forecasting.summary import BAND_LEVELS, summarize
 from ledger.records import ForecastRecord
 
@@ -97,6 +98,7 @@ class CachedForecast:
     valid_until: str | None = None
     symbol: str = ""
     record: ForecastRecord | None = None  # as recorded in the ledger
+    rolling: Calibration | None = None  # the ledger's calibration its summary used
 
 
 def predict_response(

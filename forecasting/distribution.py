@@ -22,6 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.calibration import BandCalibration
+from forecasting.recalibration import (
+    Calibration,
+    calibrated_cdf,
+    calibrated_quantiles,
+    step_maps,
+)
+from forecasting.scoring import sample_quantiles
 
 _DIGITS = 9  # probabilities and levels are matched after rounding to this many digits
 
@@ -92,6 +99,38 @@ def central_intervals(
         calibrated = grid.is_calibrated(low_p) and grid.is_calibrated(high_p)
         out.append((float(level), grid.at(low_p), grid.at(high_p), calibrated))
     return out
+
+
+def recalibrated_grid(
+    grid: QuantileGrid, closes: np.ndarray, calibration: Calibration | None
+) -> QuantileGrid:
+    """`grid` with the steps a rolling calibration covers taken from its calibrated CDF,
+    F^-1(G^-1(p)) (`forecasting.recalibration`); a probability is calibrated when every step
+    is (by either calibration)."""
+    maps = step_maps(calibration, grid.values.shape[1])
+    on = np.array([g is not None for g in maps])
+    if not on.any():
+        return grid
+    raw = sample_quantiles(np.asarray(closes, dtype=np.float64).T)
+    rolled = calibrated_quantiles(raw, np.array(grid.probabilities), maps).T  # (P, H)
+    values = np.sort(np.maximum(np.where(on, rolled, grid.values), 0.0), axis=0)
+    flags = tuple(bool(on.all()) or flag for flag in grid.calibrated)
+    return QuantileGrid(grid.probabilities, values, flags)
+
+
+def recalibrated_above(
+    above: np.ndarray, closes: np.ndarray, prices: Sequence[float], calibration: Calibration | None
+) -> tuple[np.ndarray, bool]:
+    """(len(prices), horizon) P(close > price): 1 - F_cal(price) on the steps a rolling
+    calibration covers, `above` (the share of paths) elsewhere; and whether every step was."""
+    maps = step_maps(calibration, above.shape[1])
+    on = np.array([g is not None for g in maps])
+    if not on.any() or not len(prices):
+        return above, False
+    raw = sample_quantiles(np.asarray(closes, dtype=np.float64).T)
+    x = np.tile(np.asarray(prices, dtype=np.float64), (len(maps), 1))
+    rolled = 1.0 - calibrated_cdf(raw, x, maps).T  # (T, H)
+    return np.where(on, rolled, above), bool(on.all())
 
 
 def probability_above(closes: np.ndarray, prices: Sequence[float]) -> np.ndarray:

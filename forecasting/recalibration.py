@@ -201,13 +201,20 @@ class CalibratedSteps:
     extra: dict[float, np.ndarray] = field(default_factory=dict)  # level -> (H,) quantile
 
 
-def _cdf(raw: np.ndarray, x: np.ndarray, maps: Sequence[PitMap | None]) -> np.ndarray:
+def step_maps(calibration: Calibration | None, horizon: int) -> list[PitMap | None]:
+    """G per step (1..horizon) where the calibration has one, else None (served raw)."""
+    return [None if calibration is None else calibration.maps.get(h + 1) for h in range(horizon)]
+
+
+def calibrated_cdf(raw: np.ndarray, x: np.ndarray, maps: Sequence[PitMap | None]) -> np.ndarray:
     """F_cal(x) per step: raw (H, K), x (H, T) -> (H, T)."""
     u = cdf_from_quantiles(raw[:, None, :], x)
     return np.stack([u[h] if g is None else g(u[h]) for h, g in enumerate(maps)])
 
 
-def _quantiles(raw: np.ndarray, alphas: np.ndarray, maps: Sequence[PitMap | None]) -> np.ndarray:
+def calibrated_quantiles(
+    raw: np.ndarray, alphas: np.ndarray, maps: Sequence[PitMap | None]
+) -> np.ndarray:
     """F_cal^-1(alpha) per step: raw (H, K), alphas (A,) -> (H, A)."""
     levels = np.stack([alphas if g is None else g.inverse(alphas) for g in maps])
     return quantiles_at(raw, levels)
@@ -240,16 +247,20 @@ def derive(
     the values are those of the raw distribution.
     """
     horizon = raw.shape[0]
-    maps = [None if calibration is None else calibration.maps.get(h + 1) for h in range(horizon)]
-    grid = _quantiles(raw, QUANTILE_LEVELS, maps)
+    maps = step_maps(calibration, horizon)
+    grid = calibrated_quantiles(raw, QUANTILE_LEVELS, maps)
     bands = {}
     for level in band_levels:
-        low, high = _quantiles(raw, np.array([(1 - level) / 2, (1 + level) / 2]), maps).T
+        low, high = calibrated_quantiles(raw, np.array([(1 - level) / 2, (1 + level) / 2]), maps).T
         bands[float(level)] = (np.maximum(low, 0.0), high)
     extra_levels = np.asarray(quantile_levels, dtype=float)
-    extra = _quantiles(raw, extra_levels, maps) if extra_levels.size else np.empty((horizon, 0))
+    extra = (
+        calibrated_quantiles(raw, extra_levels, maps)
+        if extra_levels.size
+        else np.empty((horizon, 0))
+    )
     points = [last_close, last_close * (1 - trend_threshold), last_close * (1 + trend_threshold)]
-    cdf = _cdf(raw, np.tile(np.array(points + list(thresholds)), (horizon, 1)), maps)
+    cdf = calibrated_cdf(raw, np.tile(np.array(points + list(thresholds)), (horizon, 1)), maps)
     conf_dist = trend_probability(cdf[:, 1], cdf[:, 2], trend)
     cmaps = {} if calibration is None else calibration.confidence_maps
     confidence = np.array(

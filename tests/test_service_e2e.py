@@ -341,7 +341,8 @@ def test_interval_steps_timestamps_and_cache(server: str, interval: str, step_h:
 
 
 def test_forecast_steps_continue_the_history_points(server: str) -> None:
-    body = httpx.get(f"{server}/api/predict", params={"symbol": "BTC", "horizon": 2}).json()
+    params = {"symbol": "BTC", "horizon": 2}
+    body = httpx.get(f"{server}/api/predict", params=params, timeout=60).json()
     history = httpx.get(f"{server}/api/history", params={"symbol": "BTC", "days": 1}).json()
     last_point = history["data"]["prices"][-1][0]  # the close time of the last hourly candle
     assert last_point == parse_ms(body["lastCandle"]) + 3_600_000

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from forecast_api.app import build_services
+from forecast_api.distribution import DistributionRequest
 from forecast_api.routes import Services
 from ledger.models import SCORED, ForecastRow, StepRow
 from ledger.store import Ledger
@@ -91,7 +92,8 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
         # forecasts of 4 steps from origins START-1 ... START+10, scored up to START+10's close
         assert scored == 2 * sum(min(4, 11 - k) for k in range(12) if k < 11)
 
-        fresh = await services.predictions.predict("ETH", None, 3, 7)  # not the scheduled one
+        wanted = DistributionRequest(levels=(80.0,), above=(1000.0,))
+        fresh = await services.predictions.predict("ETH", None, 3, 7, distribution=wanted)
         info = fresh.prediction.calibration
         assert info is not None and info.calibratedSteps == [1, 2, 3, 4], info
         assert info.scored >= 6 and info.fittedAt is not None
@@ -99,6 +101,11 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
         assert point.lowRaw is not None and point.highRaw is not None
         assert fresh.prediction.calibrated is True
         assert 0 <= fresh.prediction.confidenceRaw <= 1
+        flags = fresh.prediction.distributionCalibrated
+        assert flags is not None and flags.intervals == {"80": True} and flags.above is True
+        for p in fresh.prediction.predictions:  # the 80% interval asked is the served band
+            [band] = p.intervals or []
+            assert (band.low, band.high) == pytest.approx((p.low, p.high), rel=1e-9)
         health = await services.health.report()
         assert health.ledger is not None and health.ledger.state == "ok"
         assert health.ledger.calibration["1h"].calibratedSteps == [1, 2, 3, 4]

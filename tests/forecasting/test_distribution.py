@@ -11,7 +11,10 @@ from forecasting.distribution import (
     interval_edges,
     probability_above,
     quantile_grid,
+    recalibrated_above,
+    recalibrated_grid,
 )
+from forecasting.recalibration import Calibration, PitMap, RecalibrationSettings
 
 
 def paths(samples: int = 200, horizon: int = 5, seed: int = 0) -> np.ndarray:
@@ -85,3 +88,34 @@ def test_probability_above_the_median_is_one_half() -> None:
     above = np.stack([probability_above(closes[:, [h]], [m])[0, 0] for h, m in enumerate(median)])
     np.testing.assert_allclose(above, 0.5)
     assert np.all(np.diff(probability_above(closes, [90, 100, 110]), axis=0) <= 0)
+
+
+def overconfident_calibration(horizon: int, steps: range) -> Calibration:
+    """A rolling calibration fitted on PITs piled at the tails: the raw bands were too narrow."""
+    pits = np.concatenate([np.full(40, 0.02), np.full(40, 0.98), np.linspace(0.1, 0.9, 20)])
+    maps = {h: PitMap.fit(pits, prior=5.0) for h in steps}
+    return Calibration(RecalibrationSettings(), maps, {h: 100 for h in steps}, None)
+
+
+def test_a_rolling_calibration_widens_the_steps_it_covers_only() -> None:
+    closes = paths(horizon=4)
+    raw = quantile_grid(closes, [0.1, 0.5, 0.9])
+    grid = recalibrated_grid(raw, closes, overconfident_calibration(4, range(1, 3)))
+    width = grid.at(0.9) - grid.at(0.1)
+    raw_width = raw.at(0.9) - raw.at(0.1)
+    assert np.all(width[:2] > 1.5 * raw_width[:2])  # steps 1-2: calibrated, much wider
+    np.testing.assert_array_equal(grid.values[:, 2:], raw.values[:, 2:])  # steps 3-4: raw
+    assert not any(grid.calibrated)  # not every step is calibrated
+    full = recalibrated_grid(raw, closes, overconfident_calibration(4, range(1, 5)))
+    assert all(full.calibrated) and np.all(np.diff(full.values, axis=0) >= 0)
+    assert recalibrated_grid(raw, closes, None) is raw
+
+
+def test_a_rolling_calibration_moves_threshold_probabilities_towards_the_tails() -> None:
+    closes = paths(horizon=3)
+    prices = [float(np.quantile(closes[:, 0], 0.9))]
+    raw = probability_above(closes, prices)
+    above, every = recalibrated_above(raw, closes, prices, overconfident_calibration(3, [1]))
+    assert not every and above[0, 0] > raw[0, 0] + 0.1  # 10% of paths, far more calibrated
+    np.testing.assert_array_equal(above[:, 1:], raw[:, 1:])
+    assert recalibrated_above(raw, closes, prices, None) == (raw, False)
