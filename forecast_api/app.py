@@ -67,9 +67,6 @@ def build_services(
             window=settings.ledger_calibration_window, min_scored=settings.ledger_min_scored
         )
         link = LedgerLink(settings.ledger_url, settings.kronos_model, recalibration=recalibration)
-    predictions = PredictionService(
-        settings, market, runner, fallback=fallback, calibration=calibration, recorder=link
-    )
     health = HealthReporter(
         runner,
         tracker,
@@ -78,6 +75,15 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
+    )
+    predictions = PredictionService(
+        settings,
+        market,
+        runner,
+        fallback=fallback,
+        calibration=calibration,
+        recorder=link,
+        checkpoint=health.monitor.checkpoint_digest,
     )
     upkeep = None
     if link is not None:

@@ -86,6 +86,7 @@ class PredictionService:
         fallback: FallbackForecaster | None = None,
         calibration: BandCalibration | None = None,
         recorder: Recorder | None = None,
+        checkpoint: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -95,6 +96,7 @@ class PredictionService:
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
         self.recorder = recorder
+        self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size
         )
@@ -385,6 +387,7 @@ class PredictionService:
             kind=kind,
             sampler=self.sampling(params.samples).model_dump(exclude={"samples"}),
             revision=self.settings.kronos_model_revision,
+            checkpoint_digest=self.checkpoint(),
             trend_threshold=self.settings.trend_threshold,
             calibration=rolling,
             issued_at=issued,

@@ -44,6 +44,7 @@ def record_of(
     kind: str,
     sampler: dict,
     revision: str | None,
+    checkpoint_digest: str | None,
     trend_threshold: float,
     calibration: Calibration | None,
     issued_at: float,
@@ -60,6 +61,7 @@ def record_of(
         sampler=sampler if prediction.model == "kronos" else {},
         tokenizer_id=prediction.tokenizerId,
         revision=revision if prediction.model == "kronos" else None,
+        checkpoint_digest=checkpoint_digest if prediction.model == "kronos" else None,
         fallback_reason=prediction.fallbackReason,
     )
     return build_record(

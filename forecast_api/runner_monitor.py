@@ -80,6 +80,11 @@ class RunnerMonitor:
         """Whether the runner has settled (loaded, or the fallback was decided) at least once."""
         return self._settled
 
+    def checkpoint_digest(self) -> str | None:
+        """The digest of the weights the runner last said it has loaded (None: not known)."""
+        status = self._view.status
+        return None if status is None or not status.loaded else status.checkpointDigest
+
     async def check(self) -> RunnerView:
         """Ask the runner once (bounded by `timeout_s`) and record what it said."""
         try:

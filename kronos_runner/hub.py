@@ -6,6 +6,7 @@ a local directory is read directly. Every key, shape and dtype is checked before
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,16 @@ def resolve_file(
     return Path(
         hf_hub_download(str(repo_id_or_dir), filename, revision=revision, cache_dir=cache_dir)
     )
+
+
+def checkpoint_digest(repo_id_or_dir: str | Path, revision: str | None = None) -> str:
+    """The first 16 hex digits of the SHA-256 of a checkpoint's model.safetensors (what
+    `sha256sum model.safetensors` prints), from the local directory or the hub's cache."""
+    digest = hashlib.sha256()
+    with resolve_file(repo_id_or_dir, WEIGHTS_NAME, revision).open("rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def looks_like_path(name: str | Path) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kronos_runner.hub import checkpoint_digest
 from kronos_runner.memory import HeapTrimmer
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import KronosPipeline
@@ -78,6 +79,9 @@ class RunnerCore:
             tokenizerId=str(spec.tokenizer),
             device=str(pipeline.device),
             maxContext=pipeline.max_context,
+            checkpointDigest=checkpoint_digest(spec.model, spec.model_revision)
+            + "+"
+            + checkpoint_digest(spec.tokenizer, spec.tokenizer_revision),
         )
         return cls(pipeline, status)
 

@@ -123,3 +123,6 @@ class RunnerStatus(BaseModel):
     device: str | None = None
     maxContext: int | None = None
     error: str | None = None
+    checkpointDigest: str | None = Field(
+        None, description="SHA-256 prefixes of the model's and the tokenizer's weights, m+t"
+    )

@@ -75,6 +75,9 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
     async def scenario() -> None:
         await advance(services)
         assert counts(url)[:2] == (2, 0)  # one scheduled forecast per symbol, nothing requested
+        with Ledger.open(url).engine.connect() as conn:
+            digests = set(conn.execute(select(ForecastRow.checkpoint_digest)).scalars())
+        assert digests == {core.status().checkpointDigest} and None not in digests
         first = await services.predictions.predict("BTC", None, None, None)
         assert first.cached is True  # the hour's first client gets the scheduled forecast
         assert first.prediction.seed is not None  # derived from symbol, interval and origin

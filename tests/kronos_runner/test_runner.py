@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from forecasting.forecast import FEATURES, Forecast
 from kronos_runner.runner import ModelSpec, RunnerCore
 from kronos_runner.wire import RunnerItem, RunnerResult, SamplingParams
+from tests.kronos_runner.conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,10 @@ def test_loads_the_tiny_checkpoint(core: RunnerCore) -> None:
     status = core.status()
     assert status.loaded and status.error is None
     assert status.device == "cpu" and status.maxContext == 512
+    # the digest is what `sha256sum model.safetensors` prints for each checkpoint (16 digits)
+    weights = [FIXTURES / name / "model.safetensors" for name in ("tiny-model", "tiny-tokenizer")]
+    expected = "+".join(hashlib.sha256(w.read_bytes()).hexdigest()[:16] for w in weights)
+    assert status.checkpointDigest == expected
 
 
 def test_load_failure_is_reported_not_raised(tmp_path: Path) -> None:
