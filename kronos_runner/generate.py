@@ -23,6 +23,12 @@ from torch import Tensor
 from kronos_runner.model import Kronos
 from kronos_runner.tokenizer import KronosTokenizer
 
+StopCheck = Callable[[], bool]
+
+
+class GenerationStopped(Exception):
+    """Generation ended early because ``should_stop`` answered True before a step."""
+
 
 @dataclass
 class SeriesRequest:
@@ -220,8 +226,11 @@ def generate_tokens(
     top_p: float,
     max_context: int,
     use_cache: bool = True,
+    should_stop: StopCheck | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Sample (coarse, fine) ids for every row -> two (R, max horizon) int64 tensors."""
+    """Sample (coarse, fine) ids for every row -> two (R, max horizon) int64 tensors.
+
+    Raises GenerationStopped when ``should_stop()`` is True before a step."""
     device = model.norm.weight.device
     steps = max(req.horizon for req in requests)
     rows = len(requests) * samples
@@ -240,6 +249,8 @@ def generate_tokens(
     stepper = _CachedStepper(model, batch, steps, max_context) if use_cache else None
     horizon = [req.horizon for req in requests for _ in range(samples)]
     for i in range(steps):
+        if should_stop is not None and should_stop():
+            raise GenerationStopped(f"stopped before step {i + 1} of {steps}")
         # Rows computed by full recomputation of their window: all of them without the cache;
         # with it, those whose window slid past max_context (positions restart at 0 there).
         if stepper is None:
@@ -384,11 +395,13 @@ def forecast(
     top_p: float = 0.9,
     max_context: int = 512,
     use_cache: bool = True,
+    should_stop: StopCheck | None = None,
 ) -> list[Tensor]:
     """Sample paths for every series -> per series (samples, horizon, d_in), normalised.
 
     A series' paths depend only on its own request (its uniforms come from its own seed);
-    ``use_cache=False`` gives the same greedy output by full recomputation.
+    ``use_cache=False`` gives the same greedy output by full recomputation. ``should_stop`` is
+    asked before each generation step (GenerationStopped when True); it never changes results.
     """
     device = model.norm.weight.device
     ctx = encode_contexts(tokenizer, [req.x.to(device) for req in requests])
@@ -402,6 +415,7 @@ def forecast(
         top_p=top_p,
         max_context=max_context,
         use_cache=use_cache,
+        should_stop=should_stop,
     )
     paths = decode_paths(
         tokenizer,
