@@ -4,9 +4,10 @@ A batch may mix series of different lengths, horizons and sampling parameters. I
 sampling parameters share one `KronosPipeline.predict` call (one generation pass); every item gets
 its own result or error, so one bad item never fails its neighbours. An item whose `deadline` has
 passed (the API stopped waiting) is dropped before its group is computed; while a group runs,
-generation stops between steps once every item of the group has expired (an item that expires
-while others of its group still wait is computed with them). Abandoned work thus costs the runner
-about one generation step past its deadline.
+it stops before the next model pass (a series' encoding or prefill, a generation step, the
+decoding) once every item of the group has expired; an item that expires while others of its
+group still wait is computed with them. Abandoned work thus costs the runner about one model pass
+past its deadline.
 """
 
 from __future__ import annotations

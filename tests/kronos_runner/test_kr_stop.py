@@ -1,5 +1,5 @@
-"""The cooperative stop: `should_stop` is asked before each generation step and never changes
-the results of a batch it lets finish."""
+"""The cooperative stop: `should_stop` is asked before each model pass (encoding, prefill,
+generation step, decoding) and never changes the results of a batch it lets finish."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from kronos_runner.pipeline import KronosPipeline
 
 
 class StopAfter:
-    """A `should_stop` that lets `steps` generation steps run, then asks to stop."""
+    """A `should_stop` that answers False `calls` times, then True."""
 
-    def __init__(self, steps: int) -> None:
-        self.steps, self.calls = steps, 0
+    def __init__(self, calls: int) -> None:
+        self.limit, self.calls = calls, 0
 
     def __call__(self) -> bool:
         self.calls += 1
-        return self.calls > self.steps
+        return self.calls > self.limit
 
 
 @pytest.fixture()
 def draws(monkeypatch) -> list[int]:
-    """Counts `sample_tokens` calls: two per generation step (coarse, then fine)."""
+    """Rows of each `sample_tokens` call: two calls per generation step (coarse, then fine)."""
     calls: list[int] = []
     sample = generate.sample_tokens
 
@@ -45,18 +45,39 @@ def _series(candles: pd.DataFrame, lengths: list[int]) -> list[pd.DataFrame]:
 def test_generation_stops_after_n_steps(
     pipeline: KronosPipeline, candles: pd.DataFrame, draws: list[int], use_cache: bool
 ) -> None:
-    stop = StopAfter(3)
     with pytest.raises(GenerationStopped, match="before step 4 of 10"):
         pipeline.predict(
-            _series(candles, [72, 40]), 10, samples=2, seed=1, use_cache=use_cache, should_stop=stop
+            _series(candles, [72, 40]),
+            10,
+            samples=2,
+            seed=1,
+            use_cache=use_cache,
+            should_stop=lambda: len(draws) >= 2 * 3,  # a fake clock that moves one tick a step
         )
-    assert stop.calls == 4 and draws == [4] * 6  # 3 steps of 2 series x 2 samples
+    assert draws == [4] * 6  # 3 steps of 2 series x 2 samples, nothing after
 
 
-def test_stop_before_the_first_step_generates_nothing(
+def test_stop_during_the_prefill_skips_the_other_series(
+    pipeline: KronosPipeline, candles: pd.DataFrame, draws: list[int], monkeypatch
+) -> None:
+    passes: list[int] = []
+    hidden = pipeline.model.hidden
+
+    def counted(*args, **kwargs):
+        passes.append(1)
+        return hidden(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.model, "hidden", counted)
+    stop = StopAfter(3 + 1)  # encode 3 series, prefill the first
+    with pytest.raises(GenerationStopped, match="before the prefill of series 2 of 3"):
+        pipeline.predict(_series(candles, [72, 50, 30]), 5, seed=1, should_stop=stop)
+    assert passes == [1] and draws == []
+
+
+def test_stop_before_anything_runs_no_model_pass(
     pipeline: KronosPipeline, candles: pd.DataFrame, draws: list[int]
 ) -> None:
-    with pytest.raises(GenerationStopped, match="before step 1 of 5"):
+    with pytest.raises(GenerationStopped, match="before encoding series 1 of 1"):
         pipeline.predict(candles, 5, seed=1, should_stop=lambda: True)
     assert draws == []
 
@@ -71,7 +92,7 @@ def test_a_hook_that_never_stops_changes_nothing(
     plain = small_pipeline.predict(frames, horizons, **kwargs)
     stop = StopAfter(10**6)
     hooked = small_pipeline.predict(frames, horizons, should_stop=stop, **kwargs)
-    assert stop.calls == max(horizons)
+    assert stop.calls > max(horizons)  # asked at every step at least
     for a, b in zip(plain, hooked, strict=True):
         np.testing.assert_array_equal(a.paths, b.paths)
         assert a.timestamps.equals(b.timestamps)
