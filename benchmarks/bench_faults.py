@@ -169,10 +169,9 @@ def print_rows(rows: list[dict]) -> None:
     print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in rows):g}" for k in numeric))
 
 
-def replaced_after(url: str, service: str, victim: int, cap_s: float) -> float:
-    """Seconds until `service` has as many workers as before, none of them `victim`."""
+def replaced_after(url: str, service: str, victim: int, count: int, cap_s: float) -> float:
+    """Seconds until `service` has `count` workers again, none of them `victim`."""
     start = time.monotonic()
-    count = len(service_workers(url, service))
     while time.monotonic() - start < cap_s:
         pids = [w.pid for w in service_workers(url, service)]
         if victim not in pids and len(pids) >= count:
@@ -202,13 +201,14 @@ def first_after(tally: Tally, killed: float, kind: str, label: str, since: float
 def kill_once(url: str, service: str, seconds: float) -> dict:
     """Kill -9 one worker of `service` 3 s into `seconds` of load; what the clients saw."""
     tally, killed, replaced = Tally(), [], []
-    victim = service_workers(url, service)[0]
+    workers = service_workers(url, service)
+    victim = workers[0]
 
     def kill_soon() -> None:
         time.sleep(3)
         victim.kill()
         killed.append(time.monotonic())
-        replaced.append(replaced_after(url, service, victim.pid, seconds))
+        replaced.append(replaced_after(url, service, victim.pid, len(workers), seconds))
 
     killer = threading.Thread(target=kill_soon)
     killer.start()
@@ -229,7 +229,7 @@ def kill_once(url: str, service: str, seconds: float) -> dict:
         "5xx sent after": sum(1 for lab in failed if lab.startswith("failed: 5")),
         "transport errors sent after": sum(1 for lab in failed if not lab.startswith("failed: 5")),
         "worker replaced (s)": round(replaced[0], 1),
-        "/health down seen": len(down),
+        "/health not loaded (answers)": len(down),
         "/health loaded again (s)": round(
             first_after(tally, at, "health", "loaded", max(down, default=at)), 1
         ),
@@ -239,14 +239,15 @@ def kill_once(url: str, service: str, seconds: float) -> dict:
 
 def kill(args: argparse.Namespace, env: dict[str, str], tmp: str) -> None:
     """Kill -9 an API worker, then the runner, `--repeat` times; one row per kill."""
-    rows = []
+    rows: dict[str, list[dict]] = {"kronos_api": [], "kronos_runner": []}
     with bentoml_server(env, cwd=args.checkout, log=Path(tmp) / "server.log") as url:
         for _ in range(args.repeat):
-            for service in ("kronos_api", "kronos_runner"):
-                rows.append(kill_once(url, service, args.seconds))
+            for service, kills in rows.items():
+                kills.append(kill_once(url, service, args.seconds))
                 until_kronos(url, {"horizon": 2, "samples": 1})
     print(f"kill -9 under load ({args.seconds:g} s each, kill at 3 s), API_WORKERS default")
-    print_rows(rows)
+    for kills in rows.values():
+        print_rows(kills)
 
 
 def main() -> None:

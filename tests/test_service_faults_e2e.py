@@ -3,7 +3,7 @@
 Mixed traffic past BentoML's client refresh points, a runner whose hub download hangs, a burst
 past KRONOS_TIMEOUT on a slow checkpoint, hostile paths against /metrics, kill -9 of the runner
 and of an API worker, and SIGTERM while forecasts are in flight. Durations are short here; the
-longer run is `python -m benchmarks.bench_faults`.
+longer runs, with figures, are `python benchmarks/bench_faults.py mixed|burst|kill`.
 """
 
 from __future__ import annotations
