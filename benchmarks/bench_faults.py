@@ -15,7 +15,8 @@ from `--checkout` (default: this one; another checkout compares an older commit)
   by Kronos; runner RSS against its warm baseline.
 - kill: the tiny checkpoint; under load (2 forecast clients, /health 10 times a second) kill -9
   one API worker, then the runner worker: the longest time without any answer, the 5xx and
-  transport errors of requests sent after the kill, and when /health reports the runner back.
+  transport errors of requests sent after the kill, when the worker is replaced, and when
+  /health reports the new runner loading, then loaded (polled past the load until it is).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.faults_helpers import (
     cached_read,
     health,
     random_checkpoint,
+    request,
     run_for,
     uncached_forecast,
 )
@@ -198,24 +200,46 @@ def first_after(tally: Tally, killed: float, kind: str, label: str, since: float
     return min(ends, default=float("inf")) - killed
 
 
+def runner_state(url: str, tally: Tally) -> None:
+    """One /health: counts the runner state it reports (`loaded`, `unreachable`, `loading`)."""
+    request("health", url + "/health", tally, {}, lambda b: b["model"]["runnerState"])
+
+
+def settle(url: str, tally: Tally, cap_s: float = 90.0) -> None:
+    """Keep polling /health and forecasting until both say the runner is back (`cap_s`)."""
+    end = time.monotonic() + cap_s
+    while time.monotonic() < end:
+        runner_state(url, tally)
+        uncached_forecast(url, tally, horizon=4, samples=2)
+        last = sorted(tally.events, key=lambda e: e[1])[-2:]
+        if [label for *_, label in last] == ["loaded", "kronos"]:
+            return
+        time.sleep(0.1)
+
+
 def kill_once(url: str, service: str, seconds: float) -> dict:
-    """Kill -9 one worker of `service` 3 s into `seconds` of load; what the clients saw."""
+    """Kill -9 one worker of `service` 3 s into `seconds` of load, then wait until the runner
+    is back; what the clients saw."""
     tally, killed, replaced = Tally(), [], []
     workers = service_workers(url, service)
-    victim = workers[0]
 
     def kill_soon() -> None:
         time.sleep(3)
-        victim.kill()
+        workers[0].kill()
         killed.append(time.monotonic())
-        replaced.append(replaced_after(url, service, victim.pid, len(workers), seconds))
+        replaced.append(replaced_after(url, service, workers[0].pid, len(workers), 90))
 
     killer = threading.Thread(target=kill_soon)
     killer.start()
     forecasts = (lambda: uncached_forecast(url, tally, horizon=4, samples=2), 0.1, 2)
-    run_for(seconds, [forecasts, (lambda: health(url, tally), 0.1, 1)])
+    run_for(seconds, [forecasts, (lambda: runner_state(url, tally), 0.1, 1)])
+    settle(url, tally)
     killer.join()
-    at = killed[0]
+    return kill_row(service, tally, killed[0], replaced[0])
+
+
+def kill_row(service: str, tally: Tally, at: float, replaced: float) -> dict:
+    """The figures of one kill at `at`: silence, errors, the runner's states until it is back."""
     failed = [lab for s, _, _, lab in tally.events if s > at and lab.startswith("failed")]
     down = [e for s, e, k, lab in tally.events if k == "health" and lab != "loaded" and s > at]
     gap, normal = longest_silence(tally, at)
@@ -228,8 +252,8 @@ def kill_once(url: str, service: str, seconds: float) -> dict:
         ),
         "5xx sent after": sum(1 for lab in failed if lab.startswith("failed: 5")),
         "transport errors sent after": sum(1 for lab in failed if not lab.startswith("failed: 5")),
-        "worker replaced (s)": round(replaced[0], 1),
-        "/health not loaded (answers)": len(down),
+        "worker replaced (s)": round(replaced, 1),
+        "/health loading (s)": round(first_after(tally, at, "health", "loading", at), 1),
         "/health loaded again (s)": round(
             first_after(tally, at, "health", "loaded", max(down, default=at)), 1
         ),
