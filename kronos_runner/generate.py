@@ -7,7 +7,10 @@ its paths) and only the generated positions per row (``PrefixKV.k/v``); every st
 one token per row. The tokenizer decoder caches the context part of the decoded window the same
 way. Once a series' window slides past ``max_context`` its positions restart at 0, so its rows
 are recomputed in full, as the reference does. ``use_cache=False`` recomputes every window in
-full at every step (the reference procedure, batched with left padding).
+full at every step (the reference procedure, batched with left padding). A ``should_stop``
+callable is asked before every model pass (each series' encoding, prefill and context decoding,
+each generation step, the final decoding); when it answers True the forecast ends with
+``GenerationStopped`` (the caller no longer wants the batch: every item's deadline has passed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,23 @@ from torch import Tensor
 
 from kronos_runner.model import Kronos
 from kronos_runner.tokenizer import KronosTokenizer
+
+StopCheck = Callable[[], bool]
+
+
+class GenerationStopped(Exception):
+    """Generation ended early because ``should_stop`` answered True before a model pass."""
+
+
+def never() -> bool:
+    """The default ``should_stop``: never stop."""
+    return False
+
+
+def _check(should_stop: StopCheck, where: str) -> None:
+    """Raise GenerationStopped (saying ``where``) when ``should_stop()`` is True."""
+    if should_stop():
+        raise GenerationStopped(f"stopped {where}")
 
 
 @dataclass
@@ -152,11 +172,14 @@ def _left_pad(seqs: list[Tensor], fill: float = 0) -> tuple[Tensor, Tensor]:
     return out, valid
 
 
-def encode_contexts(tokenizer: KronosTokenizer, xs: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
+def encode_contexts(
+    tokenizer: KronosTokenizer, xs: list[Tensor], should_stop: StopCheck = never
+) -> list[tuple[Tensor, Tensor]]:
     """Tokenise each whole context (half mode), one series at a time -> [(s1, s2) (n,)]."""
     dtype = tokenizer.embed.weight.dtype
     out = []
-    for x in xs:
+    for b, x in enumerate(xs):
+        _check(should_stop, f"before encoding series {b + 1} of {len(xs)}")
         s1, s2 = tokenizer.encode(x[None].to(dtype), half=True)
         out.append((s1[0], s2[0]))
     return out
@@ -220,8 +243,11 @@ def generate_tokens(
     top_p: float,
     max_context: int,
     use_cache: bool = True,
+    should_stop: StopCheck = never,
 ) -> tuple[Tensor, Tensor]:
-    """Sample (coarse, fine) ids for every row -> two (R, max horizon) int64 tensors."""
+    """Sample (coarse, fine) ids for every row -> two (R, max horizon) int64 tensors.
+
+    Raises GenerationStopped when ``should_stop()`` is True before a prefill or a step."""
     device = model.norm.weight.device
     steps = max(req.horizon for req in requests)
     rows = len(requests) * samples
@@ -237,9 +263,10 @@ def generate_tokens(
         gen_s2=torch.zeros(rows, steps, dtype=torch.long, device=device),
     )
     uniforms = _uniforms(requests, samples, steps)
-    stepper = _CachedStepper(model, batch, steps, max_context) if use_cache else None
+    stepper = _CachedStepper(model, batch, steps, max_context, should_stop) if use_cache else None
     horizon = [req.horizon for req in requests for _ in range(samples)]
     for i in range(steps):
+        _check(should_stop, f"before step {i + 1} of {steps}")
         # Rows computed by full recomputation of their window: all of them without the cache;
         # with it, those whose window slid past max_context (positions restart at 0 there).
         if stepper is None:
@@ -275,7 +302,9 @@ def generate_tokens(
 class _CachedStepper:
     """Incremental predictor state: prefill once per series, then one token per row and step."""
 
-    def __init__(self, model: Kronos, batch: _Batch, steps: int, max_context: int) -> None:
+    def __init__(
+        self, model: Kronos, batch: _Batch, steps: int, max_context: int, should_stop: StopCheck
+    ) -> None:
         self.model, self.batch = model, batch
         self.dep = model.dep_layer.cross_attn
         samples = batch.samples
@@ -289,6 +318,7 @@ class _CachedStepper:
         for b, ((s1, s2), stamp, n, w) in enumerate(
             zip(batch.ctx, batch.stamps, lengths, self.window0, strict=True)
         ):
+            _check(should_stop, f"before the prefill of series {b + 1} of {len(lengths)}")
             positions = torch.arange(w, device=device)
             rec = [cache.prefill(b) for cache in self.caches]
             h = model.hidden(
@@ -335,6 +365,7 @@ def decode_paths(
     samples: int,
     max_context: int,
     use_cache: bool = True,
+    should_stop: StopCheck = never,
 ) -> list[Tensor]:
     """Decode the last max_context tokens of context + generated per row and keep the
     horizon's positions -> per series (S, horizon, d_in), normalised."""
@@ -349,8 +380,10 @@ def decode_paths(
         device = gen_s1.device
         caches = [PrefixKV(prefix_lengths, samples, steps, device) for _ in tokenizer.decoder]
         for b, ((s1, s2), start) in enumerate(zip(ctx, starts, strict=True)):
+            _check(should_stop, f"before decoding the context of series {b + 1} of {len(ctx)}")
             rec = [cache.prefill(b) for cache in caches]
             tokenizer.decode((s1[None, start:], s2[None, start:]), half=True, caches=rec)
+        _check(should_stop, "before decoding the generated tokens")
         lengths = torch.tensor(prefix_lengths, device=device).repeat_interleave(samples)
         positions = lengths[:, None] + torch.arange(steps, device=gen_s1.device)[None]
         out = tokenizer.decode(
@@ -364,6 +397,7 @@ def decode_paths(
         windows_2.append(torch.cat([s2, gen_s2[r, :hz]])[-max_context:])
     w1, valid = _left_pad(windows_1)
     w2, _ = _left_pad(windows_2)
+    _check(should_stop, "before decoding the windows")
     # Left padding puts every row's window end at the last column.
     out = tokenizer.decode((w1, w2), half=True, valid=None if bool(valid.all()) else valid)
     return [
@@ -384,14 +418,16 @@ def forecast(
     top_p: float = 0.9,
     max_context: int = 512,
     use_cache: bool = True,
+    should_stop: StopCheck = never,
 ) -> list[Tensor]:
     """Sample paths for every series -> per series (samples, horizon, d_in), normalised.
 
     A series' paths depend only on its own request (its uniforms come from its own seed);
-    ``use_cache=False`` gives the same greedy output by full recomputation.
+    ``use_cache=False`` gives the same greedy output by full recomputation. ``should_stop`` is
+    asked before each model pass (GenerationStopped when True); it never changes results.
     """
     device = model.norm.weight.device
-    ctx = encode_contexts(tokenizer, [req.x.to(device) for req in requests])
+    ctx = encode_contexts(tokenizer, [req.x.to(device) for req in requests], should_stop)
     gen_s1, gen_s2 = generate_tokens(
         model,
         ctx,
@@ -402,6 +438,7 @@ def forecast(
         top_p=top_p,
         max_context=max_context,
         use_cache=use_cache,
+        should_stop=should_stop,
     )
     paths = decode_paths(
         tokenizer,
@@ -412,5 +449,6 @@ def forecast(
         samples=samples,
         max_context=max_context,
         use_cache=use_cache,
+        should_stop=should_stop,
     )
     return [p.float() for p in paths]

@@ -12,7 +12,7 @@ import torch
 
 from forecasting.candles import candle_timestamps, feature_matrix, future_index
 from forecasting.forecast import FEATURES, PRICES, Forecast
-from kronos_runner.generate import SeriesRequest, forecast
+from kronos_runner.generate import SeriesRequest, StopCheck, forecast, never
 from kronos_runner.model import Kronos
 from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.tokenizer import KronosTokenizer
@@ -174,10 +174,12 @@ class KronosPipeline:
         seed: int | Sequence[int | None] | None = None,
         future_timestamps: Sequence[object] | None = None,
         use_cache: bool = True,
+        should_stop: StopCheck = never,
     ) -> list[Forecast]:
         """Sample ``samples`` paths of ``horizon`` candles per series (one Forecast each).
 
-        Raises ValueError naming the problem for any invalid input.
+        Raises ValueError naming the problem for any invalid input, and
+        ``generate.GenerationStopped`` when ``should_stop()`` is True before a model pass.
         """
         frames = [series] if isinstance(series, pd.DataFrame) else list(series)
         if not frames:
@@ -205,6 +207,7 @@ class KronosPipeline:
             top_p=float(top_p),
             max_context=self.max_context,
             use_cache=use_cache,
+            should_stop=should_stop,
         )
         out = []
         for i, (p, (_, (mean, std, scale), future)) in enumerate(zip(paths, prepared, strict=True)):

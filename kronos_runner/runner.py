@@ -3,8 +3,11 @@
 A batch may mix series of different lengths, horizons and sampling parameters. Items with equal
 sampling parameters share one `KronosPipeline.predict` call (one generation pass); every item gets
 its own result or error, so one bad item never fails its neighbours. An item whose `deadline` has
-passed (the API stopped waiting) is dropped before its group is computed, and checked again
-between groups, so abandoned work costs the runner at most the group already running.
+passed (the API stopped waiting) is dropped before its group is computed; while a group runs,
+it stops before the next model pass (a series' encoding or prefill, a generation step, the
+decoding) once every item of the group has expired; an item that expires while others of its
+group still wait is computed with them. Abandoned work thus costs the runner about one model pass
+past its deadline.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kronos_runner.generate import GenerationStopped
 from kronos_runner.hub import checkpoint_digest
 from kronos_runner.memory import HeapTrimmer
 from kronos_runner.model import Kronos
@@ -107,9 +111,13 @@ class RunnerCore:
         self._trimmer.after_work()
         return [r for r in results if r is not None]
 
+    def _late(self, item: RunnerItem) -> bool:
+        """Whether the item's deadline has passed."""
+        return item.deadline is not None and self._clock() >= item.deadline
+
     def _expired(self, item: RunnerItem, results: list[RunnerResult | None], index: int) -> bool:
         """Record an `expired` result for an item whose deadline has passed."""
-        late = item.deadline is not None and self._clock() >= item.deadline
+        late = self._late(item)
         if late:
             results[index] = RunnerResult.failure(
                 "expired", "the API stopped waiting before the runner reached this item"
@@ -128,7 +136,11 @@ class RunnerCore:
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 seed=[item.seed for item in items],
+                should_stop=lambda: all(self._late(item) for item in items),
             )
+        except GenerationStopped as stop:
+            reason = f"the API stopped waiting for every item of the batch ({stop})"
+            return [RunnerResult.failure("expired", reason) for _ in items]
         except Exception as exc:
             if len(items) > 1:
                 return [result for item in items for result in self._predict([item])]

@@ -97,8 +97,17 @@ def service_workers(url: str, service_name: str) -> list[psutil.Process]:
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
         if "serve" in cmdline and port in cmdline:
-            workers += [child for child in process.children() if service_name in child.cmdline()]
+            workers += [child for child in process.children() if service_name in _cmdline(child)]
     return workers
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    """The process's command line; empty for one that exited or is a zombie (a killed worker
+    not yet reaped)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _ready(url: str) -> bool:

@@ -3,13 +3,12 @@
 Mixed traffic past BentoML's client refresh points, a runner whose hub download hangs, a burst
 past KRONOS_TIMEOUT on a slow checkpoint, hostile paths against /metrics, kill -9 of the runner
 and of an API worker, and SIGTERM while forecasts are in flight. Durations are short here; the
-longer run is `python -m benchmarks.bench_faults`.
+longer runs, with figures, are `python benchmarks/bench_faults.py mixed|burst|kill`.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import socket
@@ -28,6 +27,7 @@ from tests.faults_helpers import (
     dir_size,
     group_processes,
     health,
+    random_checkpoint,
     run_for,
     uncached_forecast,
     wait_gone,
@@ -204,15 +204,7 @@ def wait_for(condition, timeout: float) -> None:
 @pytest.fixture(scope="module")
 def slow_checkpoint(tmp_path_factory, reference_dir: Path) -> tuple[Path, Path]:
     """Random weights of the official Kronos-small / Tokenizer-base sizes, saved locally."""
-    from kronos_runner.model import Kronos
-    from kronos_runner.tokenizer import KronosTokenizer
-
-    facts = json.loads((reference_dir / "official_checkpoints.json").read_text())
-    folder = tmp_path_factory.mktemp("kronos-small-random")
-    Kronos(**facts["NeoQuasar/Kronos-small"]["config.json"]).save_pretrained(folder / "model")
-    tokenizer = KronosTokenizer(**facts["NeoQuasar/Kronos-Tokenizer-base"]["config.json"])
-    tokenizer.save_pretrained(folder / "tokenizer")
-    return folder / "model", folder / "tokenizer"
+    return random_checkpoint(reference_dir, tmp_path_factory.mktemp("kronos-small-random"))
 
 
 def test_burst_past_timeout_drops_work_and_sigterm_drains(

@@ -1,4 +1,5 @@
-"""Runner core deadlines: expired items are dropped before their group, and between groups."""
+"""Runner core deadlines: expired items are dropped before their group, between groups, and
+between the generation steps of a group whose items have all expired."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kronos_runner import generate
 from kronos_runner.loading import BackgroundCore
 from kronos_runner.memory import HeapTrimmer
 from kronos_runner.runner import ModelSpec, RunnerCore
@@ -19,9 +21,12 @@ def btc(ohlcv_dir: Path) -> pd.DataFrame:
     return pd.read_csv(ohlcv_dir / "BTC_1h.csv", parse_dates=["timestamp"]).tail(100)
 
 
-def item(df: pd.DataFrame, samples: int, deadline: float | None) -> RunnerItem:
+def item(
+    df: pd.DataFrame, samples: int, deadline: float | None, horizon: int = 3, seed: int = 1
+) -> RunnerItem:
     sampling = SamplingParams(samples=samples)
-    return RunnerItem.from_frame(df, 3, sampling, 1).model_copy(update={"deadline": deadline})
+    built = RunnerItem.from_frame(df, horizon, sampling, seed)
+    return built.model_copy(update={"deadline": deadline})
 
 
 class Clock:
@@ -53,6 +58,44 @@ def test_expired_items_are_not_computed(core: RunnerCore, btc, monkeypatch) -> N
     assert [r.ok for r in results] == [False, True, False, True]
     assert results[0].error_kind == results[2].error_kind == "expired"
     assert calls == [1, 1]
+
+
+@pytest.fixture()
+def stepping(core: RunnerCore, monkeypatch) -> tuple[RunnerCore, Clock, list[int]]:
+    """A core on a fake clock that moves 1 s per generation step; the steps run, counted."""
+    clock = Clock()
+    steps: list[int] = []
+    sample = generate.sample_tokens
+
+    def timed(logits, *args):
+        clock.now += 0.5  # two draws (coarse, fine) per step
+        steps.append(1)
+        return sample(logits, *args)
+
+    monkeypatch.setattr(generate, "sample_tokens", timed)
+    return RunnerCore(core.pipeline, core.status(), clock=lambda: clock.now), clock, steps
+
+
+def test_generation_stops_once_every_item_of_the_group_expired(stepping, btc) -> None:
+    timed, _, draws = stepping
+    # Checked before each step at t = 100, 101, ...: at 104 both deadlines have passed.
+    items = [item(btc, 2, 102.5, horizon=8), item(btc, 2, 103.5, horizon=8, seed=2)]
+    results = timed.forecast(items)
+    assert [r.error_kind for r in results] == ["expired", "expired"]
+    assert "before step 5 of 8" in results[0].error
+    assert len(draws) == 2 * 4
+
+
+def test_an_item_expiring_beside_a_live_one_leaves_its_result_unchanged(
+    core: RunnerCore, stepping, btc
+) -> None:
+    timed, clock, draws = stepping
+    plain = core.forecast([item(btc, 2, None, horizon=8), item(btc, 2, None, horizon=8, seed=2)])
+    draws.clear()
+    clock.now = 100.0  # the plain run moved the fake clock too
+    mixed = timed.forecast([item(btc, 2, 102.5, horizon=8), item(btc, 2, None, horizon=8, seed=2)])
+    assert len(draws) == 2 * 8 and all(r.ok for r in mixed)
+    assert mixed[1].paths == plain[1].paths and mixed[0].paths == plain[0].paths
 
 
 def test_trimmer_trims_at_most_once_per_interval() -> None:
