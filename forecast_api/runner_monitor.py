@@ -72,6 +72,7 @@ class RunnerMonitor:
         self._clock = clock
         self._view = RunnerView(clock=clock)
         self._settled = False
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -103,11 +104,13 @@ class RunnerMonitor:
         loop = asyncio.get_running_loop()
         if self._task is not None and self._loop is loop and not self._task.done():
             return
-        self._loop = loop
+        self._loop, self._stopping = loop, False
         self._task = loop.create_task(self._run(), name="runner-monitor")
 
     async def stop(self) -> None:
-        """Stop the background refresh."""
+        """Stop the background refresh (the flag ends it even where `wait_for` swallowed the
+        cancellation, a race of Python < 3.12)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
@@ -122,6 +125,6 @@ class RunnerMonitor:
         return self._view
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self.check()
             await asyncio.sleep(self._interval_s)

@@ -114,6 +114,7 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
         assert health.ledger.calibration["1h"].calibratedSteps == [1, 2, 3, 4]
         assert health.ledger.scheduled == 24 and health.ledger.scored == scored
         assert await services.ledger.link.writer.flush()
+        await services.health.monitor.stop()
 
     asyncio.run(scenario())
     assert counts(url)[1] == 1  # the seeded ETH request
@@ -145,5 +146,6 @@ def test_a_ledger_that_cannot_be_written_never_fails_a_forecast(
         health = (await services.health.report()).ledger
         assert health is not None and health.state == "degraded"
         assert health.buffered >= 1 and health.roundError and health.lastError
+        await services.health.monitor.stop()
 
     asyncio.run(scenario())
