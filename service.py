@@ -97,6 +97,7 @@ class KronosRunner:
 
 app = create_app(settings)
 drain = Drain(settings.drain_timeout)
+telemetry.install_tracing()
 telemetry.install(
     telemetry.RouteLabels(
         telemetry.path_routes(app.routes, exclude=[CATCH_ALL]),
@@ -110,6 +111,7 @@ telemetry.install(
     name="kronos_api",
     workers=settings.api_workers,
     http={"port": settings.port, "cors": cors_config(settings)},
+    logging={"access": {"enabled": settings.api_access_log}},
     traffic={"timeout": settings.kronos_timeout + 60},
     runner_probe={"enabled": False},  # /readyz asks __is_ready__, which never waits on the runner
 )

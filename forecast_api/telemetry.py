@@ -106,3 +106,35 @@ def service_routes() -> list[str]:
     from bentoml._internal.context import server_context
 
     return server_context.service_routes
+
+
+def tracing_exported() -> bool:
+    """Whether BentoML's config names a tracing exporter (`tracing.exporter_type`)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return BentoMLContainer.tracing.exporter_type.get() is not None
+
+
+class SpansWhenExported:
+    """BentoML's OpenTelemetry middleware only when traces can leave the process. BentoML's
+    sampler records a span for every request even at sample rate 0, a tenth of an API
+    worker's CPU on the cached path; without an exporter nobody can read them."""
+
+    base: type  # OpenTelemetryMiddleware, set by `install_tracing`
+    exported: Callable[[], bool] = staticmethod(tracing_exported)
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = self.base(app, **options) if self.exported() else app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def install_tracing() -> None:
+    """Make BentoML build its OpenTelemetry middleware as `SpansWhenExported` (call before the
+    service's ASGI app is built)."""
+    from opentelemetry.instrumentation import asgi
+
+    base = asgi.OpenTelemetryMiddleware
+    SpansWhenExported.base = getattr(base, "base", base)
+    asgi.OpenTelemetryMiddleware = SpansWhenExported
