@@ -10,6 +10,7 @@ model code is imported inside the runner service only.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import bentoml
@@ -30,9 +31,19 @@ settings = get_settings()
 NO_SESSION_REFRESH = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
 
 
-def runner_resources(s: ServiceSettings) -> dict[str, Any]:
-    """Ask BentoML for one GPU per runner worker when DEVICE names a CUDA device."""
-    return {"gpu": 1} if s.device.startswith("cuda") else {}
+def visible_gpus() -> int:
+    """NVIDIA GPUs on this host, counted through NVML as BentoML's allocator counts them."""
+    from bentoml._internal.resource import NvidiaGpuResource
+
+    return len(NvidiaGpuResource.from_system())
+
+
+def runner_resources(s: ServiceSettings, gpus: Callable[[], int] = visible_gpus) -> dict[str, Any]:
+    """One GPU per runner worker when DEVICE names a CUDA device, or is `auto` on a host with a
+    GPU. Decided where the service is served: serving a bento imports this file again, so the
+    builder's DEVICE (or GPU) does not matter."""
+    wants_gpu = s.device.startswith("cuda") or (s.device == "auto" and gpus() > 0)
+    return {"gpu": 1} if wants_gpu else {}
 
 
 def cors_config(s: ServiceSettings) -> dict[str, Any]:
