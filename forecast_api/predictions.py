@@ -251,10 +251,7 @@ class PredictionService:
         1h), cached and single-flight per (symbol, interval, candle, parameters)."""
         params = self.params(horizon, samples, seed, interval)
         asked = distribution or DistributionRequest()
-        fetched = await asyncio.gather(
-            *(self.market.view(symbol, params.interval) for symbol in symbols),
-            return_exceptions=True,
-        )
+        fetched = await self.market.views(symbols, params.interval)
         outcomes: list[PredictResponse | ServiceError | None] = [None] * len(symbols)
         views: dict[PredictionKey, MarketView] = {}
         wanted: list[tuple[int, PredictionKey]] = []
