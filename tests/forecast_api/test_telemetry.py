@@ -109,3 +109,16 @@ def test_install_tracing_replaces_bentomls_middleware_once() -> None:
         assert telemetry.tracing_exported() is False  # BentoML's default config: no exporter
     finally:
         asgi.OpenTelemetryMiddleware = original
+
+
+def test_labels_are_remembered_per_path_and_the_memory_is_bounded(monkeypatch) -> None:
+    app = create_app(ServiceSettings(_env_file=None))
+    labels = telemetry.RouteLabels(telemetry.path_routes(app.routes, exclude=[CATCH_ALL]))
+    monkeypatch.setattr(telemetry, "KNOWN_PATHS", 3)
+    assert labels(scope("/api/predict")) == "/api/predict"
+    labels._routes = []  # a remembered path no longer needs the routes
+    assert labels(scope("/api/predict", "DELETE")) == "/api/predict"
+    for number in range(3):
+        assert labels(scope(f"/x{number}")) == telemetry.UNMATCHED
+    assert len(labels._known) <= 3
+    assert labels(scope("/api/predict")) == telemetry.UNMATCHED  # forgotten, matched again
