@@ -9,6 +9,7 @@ model code is imported inside the runner service only.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -32,10 +33,15 @@ NO_SESSION_REFRESH = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
 
 
 def visible_gpus() -> int:
-    """NVIDIA GPUs on this host, counted through NVML as BentoML's allocator counts them."""
+    """NVIDIA GPUs on this host, counted through NVML as BentoML's allocator counts them (0 when
+    NVML cannot tell)."""
     from bentoml._internal.resource import NvidiaGpuResource
 
-    return len(NvidiaGpuResource.from_system())
+    try:
+        return len(NvidiaGpuResource.from_system())
+    except Exception as exc:  # an NVML error BentoML does not catch: no GPU requested
+        logging.getLogger(__name__).warning("no GPU count from NVML: %s", exc)
+        return 0
 
 
 def runner_resources(s: ServiceSettings, gpus: Callable[[], int] = visible_gpus) -> dict[str, Any]:

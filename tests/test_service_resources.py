@@ -68,3 +68,16 @@ def test_a_bento_built_without_a_gpu_serves_on_one_when_device_says_so(tmp_path:
     for device, expected in [("cuda:0", {"gpu": 1}), ("cpu", {})]:
         served = json.loads(python(load, {**home, "DEVICE": device}, cwd=tmp_path))
         assert served == {"runner": expected}, device
+
+
+def test_an_nvml_failure_counts_as_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bentoml._internal.resource import NvidiaGpuResource
+
+    import service
+
+    def broken() -> list[int]:
+        raise RuntimeError("NVML: unknown error")
+
+    monkeypatch.setattr(NvidiaGpuResource, "from_system", classmethod(lambda cls: broken()))
+    assert service.visible_gpus() == 0
+    assert runner_resources(ServiceSettings(_env_file=None, device="auto")) == {}
