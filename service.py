@@ -9,7 +9,9 @@ model code is imported inside the runner service only.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import bentoml
@@ -30,9 +32,24 @@ settings = get_settings()
 NO_SESSION_REFRESH = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
 
 
-def runner_resources(s: ServiceSettings) -> dict[str, Any]:
-    """Ask BentoML for one GPU per runner worker when DEVICE names a CUDA device."""
-    return {"gpu": 1} if s.device.startswith("cuda") else {}
+def visible_gpus() -> int:
+    """NVIDIA GPUs on this host, counted through NVML as BentoML's allocator counts them (0 when
+    NVML cannot tell)."""
+    from bentoml._internal.resource import NvidiaGpuResource
+
+    try:
+        return len(NvidiaGpuResource.from_system())
+    except Exception as exc:  # an NVML error BentoML does not catch: no GPU requested
+        logging.getLogger(__name__).warning("no GPU count from NVML: %s", exc)
+        return 0
+
+
+def runner_resources(s: ServiceSettings, gpus: Callable[[], int] = visible_gpus) -> dict[str, Any]:
+    """One GPU per runner worker when DEVICE names a CUDA device, or is `auto` on a host with a
+    GPU. Decided where the service is served: serving a bento imports this file again, so the
+    builder's DEVICE (or GPU) does not matter."""
+    wants_gpu = s.device.startswith("cuda") or (s.device == "auto" and gpus() > 0)
+    return {"gpu": 1} if wants_gpu else {}
 
 
 def cors_config(s: ServiceSettings) -> dict[str, Any]:
@@ -97,6 +114,7 @@ class KronosRunner:
 
 app = create_app(settings)
 drain = Drain(settings.drain_timeout)
+telemetry.install_tracing()
 telemetry.install(
     telemetry.RouteLabels(
         telemetry.path_routes(app.routes, exclude=[CATCH_ALL]),
@@ -110,6 +128,7 @@ telemetry.install(
     name="kronos_api",
     workers=settings.api_workers,
     http={"port": settings.port, "cors": cors_config(settings)},
+    logging={"access": {"enabled": settings.api_access_log}},
     traffic={"timeout": settings.kronos_timeout + 60},
     runner_probe={"enabled": False},  # /readyz asks __is_ready__, which never waits on the runner
 )

@@ -3,13 +3,16 @@
     PYTHONPATH=. python benchmarks/bench_cached_mix.py [--runs 3] [--clients 50] [--seconds 20]
 
 Starts `bentoml serve service:ApiService` (default settings, except the tiny checkpoint from
-../shared/kronos-reference on the CPU and the files source on ../shared/data/ohlcv), or uses
-`--url`. It warms the caches (one /api/predict per symbol, each history length), then runs
-`--clients` loops on one loopback connection pool, each sending the mix round-robin: cached
-/api/predict for 8 symbols, /api/assets, /health, /api/history days 1/7/30, until
-`--requests` are done or `--seconds` have passed. Prints per route: requests, req/s, p50, p99
-and max latency; the machine's load average before the run; and (for a server it started)
-the API worker's CPU time per request, which does not depend on what else the machine runs.
+../shared/kronos-reference on the CPU, the files source on ../shared/data/ohlcv and forecasts
+cached for an hour as with live data), or uses
+`--url`. It warms every API worker's caches (each route of the mix once per pooled
+connection, until every forecast comes from the cache), then runs `--clients` loops on one
+loopback connection pool, each sending the mix round-robin: cached /api/predict for 8 symbols,
+/api/assets, /health, /api/history days 1/7/30, until `--requests` are done or `--seconds` have
+passed. Prints per route: requests, req/s, p50, p99 and max latency; the machine's load average
+before the run; the load generator's own CPU time per request (it shares the machine's cores
+with the server); and (for a server it started) the API workers' CPU time per request, which
+does not depend on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -37,15 +41,31 @@ MIX = [
 ]
 
 
-async def warm(session: aiohttp.ClientSession, url: str) -> None:
-    """Fill the prediction and history caches; fail unless Kronos answers every symbol."""
-    for _, path, params in MIX:
-        async with session.get(url + path, params=params) as response:
-            body = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"{path} {params}: {response.status} {body}")
-            if path == "/api/predict" and body["prediction"]["model"] != "kronos":
-                raise RuntimeError(f"fallback answer: {body['prediction']['fallbackReason']}")
+async def warm(session: aiohttp.ClientSession, url: str, clients: int) -> None:
+    """Fill every API worker's prediction and history caches: each route of the mix `clients`
+    times at once (one request per pooled connection, so every worker holding a connection
+    gets it), until a round finds every forecast cached; fail unless Kronos answers."""
+    for _ in range(5):
+        cached = True
+        for _, path, params in MIX:
+            bodies = await asyncio.gather(
+                *(_warm_one(session, url, path, params) for _ in range(clients))
+            )
+            cached = cached and all(body.get("cached", True) for body in bodies)
+        if cached:
+            return
+    raise RuntimeError("forecasts still not cached after 5 warm-up rounds")
+
+
+async def _warm_one(session: aiohttp.ClientSession, url: str, path: str, params: dict) -> dict:
+    """One warm-up request's JSON body, checked."""
+    async with session.get(url + path, params=params) as response:
+        body = await response.json()
+    if response.status != 200:
+        raise RuntimeError(f"{path} {params}: {response.status} {body}")
+    if path == "/api/predict" and body["prediction"]["model"] != "kronos":
+        raise RuntimeError(f"fallback answer: {body['prediction']['fallbackReason']}")
+    return body
 
 
 async def client_loop(
@@ -70,20 +90,34 @@ async def client_loop(
             raise RuntimeError(f"{label}: {response.status} {body[:200]!r}")
 
 
-async def run_once(url: str, args: argparse.Namespace) -> tuple[dict[str, list[float]], float]:
-    """One bounded load run: latencies per route and the wall time."""
+@dataclass
+class Run:
+    """One load run: latencies per route, wall time, CPU seconds of the API workers and of the
+    load generator (this process) during the load."""
+
+    latencies: dict[str, list[float]]
+    wall: float
+    api_cpu: float
+    client_cpu: float
+
+
+async def run_once(url: str, args: argparse.Namespace, workers: list[psutil.Process]) -> Run:
+    """One bounded load run after the warm-up."""
     connector = aiohttp.TCPConnector(limit=args.clients)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await warm(session, url)
+        await warm(session, url, args.clients)
         latencies: dict[str, list[float]] = defaultdict(list)
         budget = [args.requests]
+        used, own = cpu_seconds(workers), cpu_seconds([psutil.Process()])
         start = time.perf_counter()
         deadline = start + args.seconds
         loops = (
             client_loop(session, url, i, budget, deadline, latencies) for i in range(args.clients)
         )
         await asyncio.gather(*loops)
-        return latencies, time.perf_counter() - start
+        wall = time.perf_counter() - start
+        api, client = cpu_seconds(workers) - used, cpu_seconds([psutil.Process()]) - own
+        return Run(latencies, wall, api, client)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -106,18 +140,19 @@ def table(latencies: dict[str, list[float]], wall: float, load: float, run: int,
 
 
 def measure(url: str, args: argparse.Namespace, workers: list[psutil.Process]) -> None:
-    """`args.runs` runs against `url`, each printed; the best (highest req/s) last. With the
-    API `workers` known, each run also says their CPU time per request (warm-up included)."""
+    """`args.runs` runs against `url`, each printed; the best (highest req/s) last. Each run
+    says the load generator's CPU time per request and, with the API `workers` known, theirs."""
     best: tuple[float, str] | None = None
-    for run in range(1, args.runs + 1):
-        load, used = os.getloadavg()[0], cpu_seconds(workers)
-        latencies, wall = asyncio.run(run_once(url, args))
-        done = sum(len(v) for v in latencies.values())
-        per_request = (cpu_seconds(workers) - used) / (done + len(MIX)) * 1000
-        cpu = f"; API worker CPU {per_request:.2f} ms/request" if workers else ""
-        text = table(latencies, wall, load, run, cpu)
+    for number in range(1, args.runs + 1):
+        load = os.getloadavg()[0]
+        run = asyncio.run(run_once(url, args, workers))
+        done = sum(len(v) for v in run.latencies.values())
+        cpu = f"; load generator CPU {run.client_cpu / done * 1000:.2f} ms/request"
+        if workers:
+            cpu += f", API workers {run.api_cpu / done * 1000:.2f} ms/request"
+        text = table(run.latencies, run.wall, load, number, cpu)
         print(text + "\n", flush=True)
-        rate = done / wall
+        rate = done / run.wall
         if best is None or rate > best[0]:
             best = (rate, text)
     assert best is not None
@@ -146,6 +181,9 @@ def main() -> None:
         "MARKET_DATA_SOURCE": "files",
         "MARKET_DATA_DIR": str(args.data_dir),
         "PYTHONPATH": str(REPO),
+        # The files' last candle closed long ago, so forecasts would live only the 60 s floor
+        # and expire mid-run; live data keeps them until the next candle closes (up to 1 h).
+        "PREDICTION_MIN_TTL": "3600",
     }
     log = Path(tempfile.gettempdir()) / "bench-cached-mix.log"
     with bentoml_server(env, cwd=REPO, log=log, timeout=300) as url:

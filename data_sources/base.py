@@ -19,6 +19,9 @@ class MarketDataSource(ABC):
 
     name: str
     assets: AssetRegistry
+    #: Whether calls may wait on the network (then callers overlap them); False for a source
+    #: whose calls answer from memory, which callers then await one after the other.
+    remote: bool = True
 
     @abstractmethod
     async def candles(self, symbol: str, interval: str = "1h", limit: int = 500) -> pd.DataFrame:

@@ -74,6 +74,7 @@ class FilesSource(MarketDataSource):
     """
 
     name = NAME
+    remote = False  # one stat() per call; a read (in a thread) only when a file changed
 
     def __init__(
         self, directory: Path | str, assets: AssetRegistry, *, now: datetime | None = None

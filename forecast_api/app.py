@@ -7,7 +7,6 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Match
@@ -113,7 +112,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         message = f"request body over {self.max_bytes} bytes"
-        length = Headers(scope=scope).get("content-length", "")
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         if length.isdigit() and int(length) > self.max_bytes:
             await error_json(413, TOO_LARGE, message)(scope, receive, send)
             return

@@ -255,10 +255,7 @@ class PredictionService:
     ) -> list[tuple[CachedForecast, bool] | BaseException]:
         """Per symbol: (forecast, whether it came from the cache) or why there is none. All
         missing forecasts are made in one runner call, single-flight per cache key."""
-        fetched = await asyncio.gather(
-            *(self.market.view(symbol, params.interval) for symbol in symbols),
-            return_exceptions=True,
-        )
+        fetched = await self.market.views(symbols, params.interval)
         found: list[tuple[CachedForecast, bool] | BaseException] = list(fetched)
         views: dict[PredictionKey, MarketView] = {}
         wanted: list[tuple[int, PredictionKey]] = []

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
 
+from forecast_api import fast_json
 from forecast_api.distribution import DistributionRequest
 from forecast_api.errors import (
     BODY_ERROR_RESPONSES,
@@ -35,7 +36,6 @@ from forecast_api.schemas import (
     ForecastRequest,
     ForecastResponse,
     HealthResponse,
-    HistoryData,
     HistoryResponse,
     PredictResponse,
     digits_only,
@@ -109,13 +109,14 @@ async def predict(
     quantiles: Quantiles = None,
     levels: Levels = None,
     above: Above = None,
-) -> PredictResponse:
+) -> PredictResponse | Response:
     """Forecast the next `horizon` candles of `interval` for `symbol` (cached until the next
     candle closes), with the requested quantiles, intervals and threshold probabilities."""
     wanted = DistributionRequest.parse(deps.settings, quantiles, levels, above)
-    return await deps.predictions.predict(
+    response = await deps.predictions.predict(
         symbol, horizon, samples, seed, interval=interval, distribution=wanted
     )
+    return response if wanted else fast_json.predict_body(response)
 
 
 @router.post(
@@ -159,17 +160,10 @@ async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
 
 
 @router.get("/api/history", response_model=HistoryResponse, responses=ERROR_RESPONSES)
-async def history(deps: Deps, symbol: Symbol, days: Days = 7) -> HistoryResponse:
+async def history(deps: Deps, symbol: Symbol, days: Days = 7) -> Response:
     """Price, volume and market-cap points for the last `days` days."""
     name, points = await deps.market.history(symbol, days)
-    return HistoryResponse(
-        symbol=name,
-        days=days,
-        data=HistoryData(**points.to_seed_dict()),
-        timestamp=now_iso(),
-        dataSource=str(points.source),
-        stale=bool(points.stale),
-    )
+    return fast_json.history_body(name, days, points)
 
 
 @router.get("/api/assets", response_model=AssetsResponse)

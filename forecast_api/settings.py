@@ -55,6 +55,7 @@ class ServiceSettings(BaseSettings):
     kronos_max_latency_ms: int | None = Field(None, ge=1, description="default: KRONOS_TIMEOUT")
     runner_workers: int = Field(1, ge=1)
     api_workers: int = Field(2, ge=1)
+    api_access_log: bool = Field(False, description="BentoML's access log line per API request")
     drain_timeout: float = Field(15.0, gt=0, description="seconds a stopping worker drains")
     health_refresh: float = Field(1.0, gt=0, description="seconds between runner state checks")
     trend_threshold: float = Field(0.005, ge=0)
