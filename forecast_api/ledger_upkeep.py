@@ -124,12 +124,16 @@ class LedgerUpkeep:
             await self.monitor.check()
         return self.monitor.ready
 
-    async def _frames(self, interval: str) -> dict[str, pd.DataFrame]:
-        """Each symbol's candles as the market data has them now (failures left out)."""
-        views = await asyncio.gather(
-            *(self.market.view(s, interval) for s in self.symbols), return_exceptions=True
+    async def _frames(self, interval: str, at: int) -> dict[str, pd.DataFrame]:
+        """The candles of each symbol with steps due for scoring (failures left out): no
+        upstream call for a symbol with nothing to score."""
+        due = sorted(
+            await asyncio.to_thread(lambda: self.link.open().pending_symbols(interval, at))
         )
-        return {v.symbol: v.candles for v in views if not isinstance(v, BaseException)}
+        found = await asyncio.gather(
+            *(self.market.candles(s, interval) for s in due), return_exceptions=True
+        )
+        return {s: c for s, c in zip(due, found, strict=True) if not isinstance(c, BaseException)}
 
     async def interval_round(self, interval: str) -> None:
         """Schedule, score and refit one interval (see the module doc)."""
@@ -138,8 +142,8 @@ class LedgerUpkeep:
         if interval in self.schedulers and await self._runner_settled():
             issued = await self.schedulers[interval].tick()
             self.state.scheduled += len(issued)
-        frames = await self._frames(interval)
         at = to_epoch(now)
+        frames = await self._frames(interval, at)
         report = await asyncio.to_thread(
             lambda: score_due(
                 self.link.open(),

@@ -159,12 +159,20 @@ class MarketData:
             asset.symbol, candles, None if isinstance(quote, BaseException) else quote, interval
         )
 
+    async def candles(self, symbol: str, interval: str = INTERVAL) -> pd.DataFrame:
+        """A known symbol's `interval` candles only (no quote: background work asks for no
+        more upstream calls than it needs)."""
+        asset = self.source.assets.get(symbol)
+        return await self._call(
+            self.source.candles(asset.symbol, interval=interval, limit=self.limit)
+        )
+
     async def now(self, interval: str = INTERVAL) -> pd.Timestamp:
         """The market's current time: when the newest `interval` candle of the first asset
         closed (for a live source about the wall clock, for the files source its last candle)."""
-        first = self.source.assets.all()[0].symbol
-        view = await self.view(first, interval)
-        return view.last_candle + pd.Timedelta(seconds=interval_seconds(interval))
+        candles = await self.candles(self.source.assets.all()[0].symbol, interval)
+        opened = pd.Timestamp(candles["timestamp"].iat[-1])
+        return opened + pd.Timedelta(seconds=interval_seconds(interval))
 
     async def views(self, symbols: Sequence[str], interval: str = INTERVAL) -> list[Viewed]:
         """`view` of each symbol, or the exception it raised (one symbol: awaited in place)."""

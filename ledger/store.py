@@ -11,7 +11,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from forecasting.recalibration import Calibration, RecalibrationSettings, fit_calibration
 from ledger.db import create_ledger_engine, migrate
-from ledger.models import SCORED, TRACK_RECORD_KINDS, ClaimRow, ForecastRow, QuantileRow, StepRow
+from ledger.models import (
+    PENDING,
+    SCORED,
+    TRACK_RECORD_KINDS,
+    ClaimRow,
+    ForecastRow,
+    QuantileRow,
+    StepRow,
+)
 from ledger.records import ForecastRecord, StepRecord, from_epoch
 
 
@@ -152,6 +160,21 @@ class Ledger:
         with self.engine.begin() as conn:
             stmt = update(ClaimRow).where(where).values(done=True) if ok else delete(ClaimRow)
             conn.execute(stmt if ok else stmt.where(where))
+
+    def pending_symbols(self, interval: str, now: int) -> set[str]:
+        """Symbols with a step of `interval` still pending whose candle closed by `now`."""
+        stmt = (
+            select(ForecastRow.symbol)
+            .distinct()
+            .join(StepRow, StepRow.forecast_id == ForecastRow.id)
+            .where(
+                ForecastRow.interval == interval,
+                StepRow.status == PENDING,
+                StepRow.closes_at <= now,
+            )
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(stmt).scalars())
 
     def origins(self, interval: str, kind: str, symbols: Sequence[str], start: int, end: int):
         """{(symbol, origin)} already recorded with this kind between start and end."""
