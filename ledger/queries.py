@@ -43,94 +43,69 @@ def _track_filter(symbol: str, interval: str, start: int, end: int) -> list:
     return [*where, StepRow.status == SCORED]  # the steps' condition last
 
 
-_MEASURES = {  # response field -> the step column it averages over scored steps
-    "mae": StepRow.abs_error,
-    "mape": StepRow.pct_error,
-    "crps": StepRow.crps,
-    "maeNaive": StepRow.naive_mae,
-    "maeDrift": StepRow.drift_mae,
-    "crpsNaive": StepRow.naive_crps,
-    "crpsDrift": StepRow.drift_crps,
-    "coverage80": StepRow.hit80,
-    "coverage90": StepRow.hit90,
-    "coverage80Raw": StepRow.hit80_raw,
-    "coverage90Raw": StepRow.hit90_raw,
-    "directionHit": StepRow.direction_hit,
-}
-_STATED = {"conf": StepRow.confidence, "confraw": StepRow.confidence_raw, "hit": StepRow.trend_hit}
-
-
-def _edges(column) -> list:
-    """CASE arms of the reliability buckets: b/10 <= stated < (b+1)/10, the last includes 1."""
-    # plain comparisons, so every backend puts a value on an edge in the same bucket
-    return [(column >= b / BUCKETS, b) for b in range(BUCKETS - 1, 0, -1)]
-
-
-def _bucket(column):
-    """Bucket of a stated confidence at the forecast's reference step, -1 at other steps."""
-    return case((StepRow.step != ForecastRow.reference_step, -1), *_edges(column), else_=0)
-
-
-_SUM_N = ((func.sum, "sum"), (func.count, "n"))
-
-
-def _sums(columns: dict) -> list:
-    """SUM and COUNT of each column (labelled name_sum, name_n): averages that recombine."""
-    return [f(c).label(f"{k}_{s}") for k, c in columns.items() for f, s in _SUM_N]
-
-
-def _one_pass(ledger: Ledger, where: list) -> list:
-    """Sums and counts per (step, served bucket, raw bucket): one scan of the window's steps."""
+def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
+    """Per-step aggregates."""
+    a = func.avg
     stmt = (
         select(
-            StepRow.step.label("step"),
-            _bucket(StepRow.confidence).label("b"),
-            _bucket(StepRow.confidence_raw).label("braw"),
-            func.count().label("rows"),
-            *_sums(_MEASURES),
-            *_sums(_STATED),
+            StepRow.step,
+            func.count(),
+            a(StepRow.abs_error),
+            a(StepRow.pct_error),
+            a(StepRow.crps),
+            a(StepRow.naive_mae),
+            a(StepRow.drift_mae),
+            a(StepRow.naive_crps),
+            a(StepRow.drift_crps),
+            a(StepRow.hit80),
+            a(StepRow.hit90),
+            a(StepRow.hit80_raw),
+            a(StepRow.hit90_raw),
+            a(StepRow.direction_hit),
         )
         .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
         .where(*where)
-        .group_by(StepRow.step, "b", "braw")
+        .group_by(StepRow.step)
+        .order_by(StepRow.step)
     )
+    names = ["mae", "mape", "crps", "maeNaive", "maeDrift", "crpsNaive", "crpsDrift"]
+    names += ["coverage80"]
+    names += ["coverage90", "coverage80Raw", "coverage90Raw", "directionHit"]
     with ledger.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
-
-
-def _mean(groups: list[dict], name: str) -> float | None:
-    """The average of column `name` over groups of sums and counts (None without values)."""
-    n = sum(g[f"{name}_n"] for g in groups)
-    return float(sum(g[f"{name}_sum"] or 0.0 for g in groups)) / n if n else None
-
-
-def _step_table(groups: list[dict]) -> list[dict[str, Any]]:
-    """Per-step aggregates."""
+        rows = list(conn.execute(stmt))
     out = []
-    for step in sorted({g["step"] for g in groups}):
-        mine = [g for g in groups if g["step"] == step]
-        entry = {"hour": int(step), "n": int(sum(g["rows"] for g in mine))}
-        entry |= {k: _mean(mine, k) for k in _MEASURES}
+    for step, n, *values in rows:
+        entry = {"hour": int(step), "n": int(n)}
+        entry |= {k: None if v is None else float(v) for k, v in zip(names, values, strict=True)}
         entry["crpsSkill"] = _ratio(entry["crps"], entry["crpsNaive"])
         out.append(entry)
     return out
 
 
-def _buckets(groups: list[dict], key: str, stated: str) -> list[dict[str, Any]]:
-    """Reliability buckets (by group column `key`) of one stated confidence, against trend hits."""
-    out = []
-    for b in range(BUCKETS):
-        mine = [g for g in groups if g[key] == b]
-        out.append(
-            {
-                "lower": b / BUCKETS,
-                "upper": (b + 1) / BUCKETS,
-                "stated": _mean(mine, stated),
-                "hitRate": _mean(mine, "hit"),
-                "count": int(sum(g["rows"] for g in mine)),
-            }
-        )
-    return out
+def _buckets(ledger: Ledger, where: list, column) -> list[dict[str, Any]]:
+    """Reliability buckets of one confidence column at the reference step."""
+    # bucket b holds b/10 <= stated < (b+1)/10 (the last one includes 1); plain comparisons, so
+    # every backend puts a value on an edge in the same bucket
+    edges = [(column >= b / BUCKETS, b) for b in range(BUCKETS - 1, 0, -1)]
+    bucket = case(*edges, else_=0)
+    stmt = (
+        select(bucket.label("b"), func.count(), func.avg(column), func.avg(StepRow.trend_hit))
+        .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
+        .where(*where, StepRow.step == ForecastRow.reference_step)
+        .group_by("b")
+    )
+    with ledger.engine.connect() as conn:
+        found = {int(b): (int(n), float(s), float(h)) for b, n, s, h in conn.execute(stmt)}
+    return [
+        {
+            "lower": b / BUCKETS,
+            "upper": (b + 1) / BUCKETS,
+            "stated": found[b][1] if b in found else None,
+            "hitRate": found[b][2] if b in found else None,
+            "count": found[b][0] if b in found else 0,
+        }
+        for b in range(BUCKETS)
+    ]
 
 
 def ece(buckets: list[dict[str, Any]]) -> float | None:
@@ -156,8 +131,8 @@ def accuracy(
     count = select(func.count()).select_from(ForecastRow).where(*where[:-1], any_scored)
     with ledger.engine.connect() as conn:
         scored = int(conn.execute(count).scalar_one())
-    groups = _one_pass(ledger, where)
-    served, raw = _buckets(groups, "b", "conf"), _buckets(groups, "braw", "confraw")
+    served = _buckets(ledger, where, StepRow.confidence)
+    raw = _buckets(ledger, where, StepRow.confidence_raw)
     return {
         "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
         "interval": interval,
@@ -165,7 +140,7 @@ def accuracy(
         "from": _iso(start),
         "to": _iso(end),
         "scored": scored,
-        "steps": _step_table(groups),
+        "steps": _step_table(ledger, where),
         "confidence": {
             "ece": ece(served),
             "eceRaw": ece(raw),
@@ -178,7 +153,8 @@ def accuracy(
 def _symbol_buckets(ledger: Ledger, where: list) -> dict[str, list[dict[str, Any]]]:
     """Calibrated-confidence reliability buckets per symbol, at the reference step."""
     column = StepRow.confidence
-    bucket = case(*_edges(column), else_=0).label("b")
+    edges = [(column >= b / BUCKETS, b) for b in range(BUCKETS - 1, 0, -1)]
+    bucket = case(*edges, else_=0).label("b")
     stmt = (
         select(
             ForecastRow.symbol, bucket, func.count(), func.avg(column), func.avg(StepRow.trend_hit)
