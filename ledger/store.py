@@ -224,7 +224,8 @@ class Ledger:
         self, interval: str, at: int, horizon: int, settings: RecalibrationSettings
     ) -> Calibration:
         """The rolling calibration for a forecast issued at `at` (epoch seconds)."""
-        scores = self.recent_scores(interval, at, settings.window, horizon)
+        longest = max(settings.window, settings.confidence_window)
+        scores = self.recent_scores(interval, at, longest, horizon)
         pits = {step: rows[:, 0] for step, rows in scores.items()}
         pairs = {step: (rows[:, 1], rows[:, 2]) for step, rows in scores.items()}
         return fit_calibration(pits, horizon, settings, from_epoch(at), confidence_by_step=pairs)
