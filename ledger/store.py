@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
@@ -96,6 +99,26 @@ class Ledger:
     engine: Engine
     _recent: tuple[str, list[str] | None] | None = field(default=None, init=False, repr=False)
     _recent_params: dict = field(default_factory=dict, init=False, repr=False)
+    _results: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def cached(self, key: tuple) -> Any:
+        """A query result kept by :meth:`cache` (None if absent)."""
+        with self._lock:
+            return self._results.get(key)
+
+    def clear_cache(self) -> None:
+        """Forget the kept query results (benchmarks time the cold queries with this)."""
+        with self._lock:
+            self._results.clear()
+
+    def cache(self, key: tuple, value: Any, size: int = 64) -> Any:
+        """Keep a query result under a key that names its inputs; the oldest go first."""
+        with self._lock:
+            self._results[key] = value
+            while len(self._results) > size:
+                self._results.popitem(last=False)
+        return value
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Ledger:
