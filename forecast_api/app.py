@@ -63,7 +63,9 @@ def build_services(
     link = None
     if settings.ledger_url:
         recalibration = RecalibrationSettings(
-            window=settings.ledger_calibration_window, min_scored=settings.ledger_min_scored
+            window=settings.ledger_calibration_window,
+            confidence_window=settings.ledger_confidence_window,
+            min_scored=settings.ledger_min_scored,
         )
         link = LedgerLink(settings.ledger_url, settings.kronos_model, recalibration=recalibration)
     health = HealthReporter(

@@ -75,7 +75,10 @@ class ServiceSettings(BaseSettings):
     )
     ledger_tick: float = Field(30.0, gt=0, description="seconds between ledger upkeep rounds")
     ledger_calibration_window: int = Field(
-        500, ge=1, description="recent scored forecasts per step the calibration is fitted on"
+        1000, ge=1, description="recent scored forecasts per step the calibration is fitted on"
+    )
+    ledger_confidence_window: int = Field(
+        2000, ge=1, description="recent scored forecasts per step the confidence map is fitted on"
     )
     ledger_min_scored: int = Field(
         50, ge=1, description="scored forecasts a step needs before it is served calibrated"

@@ -21,8 +21,9 @@ calibrated regression", applied per forecast step over a rolling window):
   F_cal(last (1 + tau)) - F_cal(last (1 - tau)).
 - Confidence, second stage: a calibrated marginal distribution does not make the trend
   probability calibrated *conditionally on its stated value* (the reliability diagram). So per
-  step the stated values c_i = P_cal(trend_i true) of the same window's forecasts and their
-  outcomes o_i (trend hit, 0/1) fit a histogram-binning map M (ten equal-width bins of c; in bin b
+  step the stated values c_i = P_cal(trend_i true) of the `confidence_window` most recent scored
+  forecasts and their outcomes o_i (trend hit, 0/1) fit a histogram-binning map M (ten
+  equal-width bins of c; in bin b
   M_b = (sum of o_i + k c_b) / (n_b + k) with c_b the bin's mean stated value, made
   non-decreasing by pooling adjacent violators, linear between bin means). The served confidence
   is M(P_cal(trend true)); the value before M is kept as `confidence_dist`.
@@ -49,15 +50,22 @@ METHOD = "quantile-recalibration"
 
 @dataclass(frozen=True)
 class RecalibrationSettings:
-    """Window length, minimum count and smoothing of the rolling recalibration."""
+    """Window lengths, minimum count and smoothing of the rolling recalibration.
 
-    window: int = 500
+    `window` PITs per step fit G; the confidence map M, ten bins of (stated, hit) pairs, has
+    more parameters to estimate and reads the longer `confidence_window`. The defaults were
+    chosen on the small model's replay before the last 60 days (see the README).
+    """
+
+    window: int = 1000
     min_scored: int = 50
     prior: float = 5.0
+    confidence_window: int = 2000
 
     def version(self) -> str:
         """A short id of the method and its settings, recorded with every forecast."""
-        return f"qr2-w{self.window}-m{self.min_scored}-k{self.prior:g}"
+        w, c, m, k = self.window, self.confidence_window, self.min_scored, self.prior
+        return f"qr3-w{w}-c{c}-m{m}-k{k:g}"
 
 
 DEFAULT_SETTINGS = RecalibrationSettings()
@@ -175,7 +183,7 @@ def fit_calibration(
         maps[step] = PitMap.fit(pits, settings.prior)
         stated, hits = (confidence_by_step or {}).get(step, ((), ()))
         if len(stated) >= settings.min_scored:
-            window = slice(0, settings.window)
+            window = slice(0, settings.confidence_window)
             cmaps[step] = ConfidenceMap.fit(stated[window], hits[window], settings.prior)
     reason = None
     if short:

@@ -32,6 +32,13 @@ TRACK_RECORD_KINDS = ("scheduled", "replay")  # the unbiased, fixed-cadence samp
 PENDING, SCORED, UNSCORABLE = "pending", "scored", "unscorable"
 
 
+STEP_TRACK_COLUMNS = (  # the covering index of the track record's aggregate (migration 0002)
+    *("forecast_id", "status", "step", "confidence", "confidence_raw", "trend_hit"),
+    *("abs_error", "pct_error", "crps", "naive_mae", "drift_mae", "naive_crps", "drift_crps"),
+    *("hit80", "hit90", "hit80_raw", "hit90_raw", "direction_hit"),
+)
+
+
 class Base(DeclarativeBase):
     """Declarative base of the ledger's tables."""
 
@@ -132,7 +139,7 @@ class StepRow(Base):
             "ix_steps_pit",
             *("step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"),
         ),
-        Index("ix_steps_forecast_status", "forecast_id", "status"),
+        Index("ix_steps_track", *STEP_TRACK_COLUMNS),  # prefix: (forecast_id, status)
     )
 
 

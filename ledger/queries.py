@@ -9,6 +9,7 @@ forecast's reference step min(24, horizon): ten equal-width buckets of stated co
 from __future__ import annotations
 
 import base64
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
             a(StepRow.pct_error),
             a(StepRow.crps),
             a(StepRow.naive_mae),
+            a(StepRow.drift_mae),
             a(StepRow.naive_crps),
             a(StepRow.drift_crps),
             a(StepRow.hit80),
@@ -67,7 +69,8 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
         .group_by(StepRow.step)
         .order_by(StepRow.step)
     )
-    names = ["mae", "mape", "crps", "maeNaive", "crpsNaive", "crpsDrift", "coverage80"]
+    names = ["mae", "mape", "crps", "maeNaive", "maeDrift", "crpsNaive", "crpsDrift"]
+    names += ["coverage80"]
     names += ["coverage90", "coverage80Raw", "coverage90Raw", "directionHit"]
     with ledger.engine.connect() as conn:
         rows = list(conn.execute(stmt))
@@ -114,10 +117,33 @@ def ece(buckets: list[dict[str, Any]]) -> float | None:
     return sum(b["count"] * abs(b["stated"] - b["hitRate"]) for b in buckets if b["count"]) / total
 
 
+def scored_steps(ledger: Ledger) -> int:
+    """Scored steps in the ledger: the track record's version. A step is scored once (only
+    pending steps are updated) and never deleted, so every new score changes this count."""
+    stmt = select(func.count()).select_from(StepRow).where(StepRow.status == SCORED)
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
 def accuracy(
     ledger: Ledger, symbol: str, interval: str, days: float, now: datetime | int
 ) -> dict[str, Any]:
-    """The `/api/accuracy` body: track record of the last `days` before `now`."""
+    """The `/api/accuracy` body: track record of the last `days` before `now`.
+
+    Cached per (symbol, interval, days, now, scored steps): the same question is answered from
+    memory until a step is scored (in any process sharing the database).
+    """
+    key = (symbol, interval, float(days), to_epoch(now), scored_steps(ledger))
+    body = ledger.cached(("accuracy", *key))
+    if body is None:
+        body = ledger.cache(("accuracy", *key), _accuracy(ledger, symbol, interval, days, now))
+    return copy.deepcopy(body)
+
+
+def _accuracy(
+    ledger: Ledger, symbol: str, interval: str, days: float, now: datetime | int
+) -> dict[str, Any]:
+    """The track record, computed."""
     end = to_epoch(now)
     start = end - int(days * 86400)
     where = _track_filter(symbol, interval, start, end)

@@ -46,12 +46,18 @@ def _closes_until(frames: Mapping[str, pd.DataFrame], t: pd.Timestamp):
 
     def closes(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
         """Closes of the asked candles present in the frame up to t."""
-        close = frames[symbol]["close"].loc[:t]
         wanted = pd.DatetimeIndex(times).tz_convert("UTC") if times else pd.DatetimeIndex([])
-        present = close.reindex(wanted).dropna()
+        present = frames[symbol]["close"].reindex(wanted[wanted <= t]).dropna()
         return {ts.to_pydatetime(): float(v) for ts, v in present.items()}
 
     return closes
+
+
+def _context(frame: pd.DataFrame, t: pd.Timestamp, length: int) -> pd.DataFrame:
+    """The last `length` candles opened at or before t (`frame.loc[:t].tail(length)`, no copy
+    of the whole prefix); the frame is sorted by open time."""
+    end = int(frame.index.searchsorted(t, side="right"))
+    return frame.iloc[max(0, end - length) : end]
 
 
 def origins(start: datetime, end: datetime, every: str | pd.Timedelta, step: int) -> list[int]:
@@ -100,7 +106,7 @@ def replay(
         report.skipped += len(frames) - len(todo)
         if not todo:
             continue
-        inputs = [frames[s].loc[:ts].tail(context) for s in todo]
+        inputs = [_context(frames[s], ts, context) for s in todo]
         paths = forecast_many(inputs, horizon)
         calibration = ledger.calibration(interval, t + step, horizon, settings)
         records = [

@@ -106,15 +106,17 @@ def _lookup(rows: list, closes: Closes) -> dict[tuple[int, int], float]:
     wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
     for r in rows:
         wanted[(r.symbol, r.interval)].add(int(r.candle_open))
-    found: dict[tuple[int, int], float] = {}
+    got: dict[tuple[str, str], dict[int, float]] = {}
     for (symbol, interval), opens in wanted.items():
         times = [from_epoch(t) for t in sorted(opens)]
-        got = {to_epoch(t): float(v) for t, v in closes(symbol, interval, times).items()}
-        for r in rows:
-            t = int(r.candle_open)
-            if (r.symbol, r.interval) == (symbol, interval) and t in got and np.isfinite(got[t]):
-                found[(int(r.forecast_id), int(r.step))] = got[t]
-    return found
+        found = closes(symbol, interval, times).items()
+        got[(symbol, interval)] = {to_epoch(t): float(v) for t, v in found if np.isfinite(v)}
+    out: dict[tuple[int, int], float] = {}
+    for r in rows:
+        value = got[(r.symbol, r.interval)].get(int(r.candle_open))
+        if value is not None:
+            out[(int(r.forecast_id), int(r.step))] = value
+    return out
 
 
 def _update(ledger: Ledger, values: Iterable[dict], status: str, now: int) -> None:
@@ -147,7 +149,7 @@ def score_due(ledger: Ledger, closes: Closes, now: int, *, grace: int, batch: in
         .order_by(StepRow.closes_at, StepRow.forecast_id, StepRow.step)
     )
     with ledger.engine.connect() as conn:
-        rows = list(conn.execute(stmt))
+        rows = conn.execute(stmt).all()
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         found = _lookup(chunk, closes)

@@ -130,3 +130,18 @@ def test_gauges_per_symbol(ledger: Ledger) -> None:
     ledger.insert([record(symbol="SOL", origin=late)])  # due, never scored
     lagging = gauges(ledger, "1h", days, late + 10 * HOUR)
     assert lagging["SOL"]["scorerLag"] == 10 * HOUR - 2 * HOUR  # step 1 closed at late + 2h
+
+
+def test_accuracy_is_cached_until_a_step_is_scored(ledger: Ledger) -> None:
+    _fill(ledger)
+    now = T0 + 40 * DAY
+    first = accuracy(ledger, "ALL", "1h", 60, now)
+    first["steps"].clear()  # a caller's changes do not reach the cache
+    again = accuracy(ledger, "ALL", "1h", 60, now)
+    assert again["steps"] and again == accuracy(ledger, "ALL", "1h", 60, now)
+    ledger.insert([record(symbol="SOL", origin=T0 + 2 * DAY, seed=7, vol=0.05)])
+    assert accuracy(ledger, "ALL", "1h", 60, now)["scored"] == again["scored"]  # not scored yet
+    score_due(ledger, _noisy_closes(), now=T0 + 30 * DAY, grace=0)
+    after = accuracy(ledger, "ALL", "1h", 60, now)
+    assert after["scored"] == again["scored"] + 1
+    assert after["steps"][0]["n"] == again["steps"][0]["n"] + 1
