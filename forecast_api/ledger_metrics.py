@@ -1,10 +1,11 @@
 """The ledger's Prometheus gauges on BentoML's `/metrics` (prometheus_client, multiprocess).
 
-Per worker: the writer's buffer, written, dropped and failed records (summed over the live
-workers). Per symbol and interval, over the last 30 days of scheduled forecasts: rolling 80%/90%
-coverage as served, calibrated confidence ECE, CRPS skill against the naive forecast and the
-scorer's lag (the same in every worker: the largest live value is reported). The gauges are
-created on first use, after BentoML has set up its multiprocess metrics directory.
+Per worker: whether the writer's writes succeed, its buffer, written, dropped and failed
+records (`LedgerWriter.metrics`, summed over the live workers). Per symbol and interval, over
+the last 30 days of scheduled forecasts: rolling 80%/90% coverage as served, calibrated
+confidence ECE, CRPS skill against the naive forecast and the scorer's lag (the same in every
+worker: the largest live value is reported). The gauges are created on first use, after BentoML
+has set up its multiprocess metrics directory.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from functools import cache
 
 from prometheus_client import Gauge
 
-WORKER = {
-    "buffered": "records waiting in this worker's ledger buffer",
-    "written": "records this worker wrote to the ledger",
-    "dropped": "records this worker dropped because its buffer was full",
-    "write_failures": "failed ledger writes of this worker",
+WORKER = {  # the names of `LedgerWriter.metrics`
+    "ledger_up": "1 while the worker's ledger writes succeed",
+    "ledger_buffered": "records waiting in the worker's ledger buffer",
+    "ledger_written_total": "records the worker wrote to the ledger",
+    "ledger_dropped_total": "records the worker dropped because its buffer was full",
+    "ledger_write_failures_total": "failed ledger writes of the worker",
 }
 TRACK = {
     "coverage80": "share of scored steps inside the served 80% band (30 days)",
@@ -38,9 +40,10 @@ TRACK_KEYS = {
 
 @cache
 def _gauge(name: str) -> Gauge:
-    """The gauge `kronos_ledger_<name>` (created once per process)."""
+    """The gauge `kronos_<name>` of a worker figure, `kronos_ledger_<name>` of a track-record
+    one (created once per process)."""
     if name in WORKER:
-        return Gauge(f"kronos_ledger_{name}", WORKER[name], multiprocess_mode="livesum")
+        return Gauge(f"kronos_{name}", WORKER[name], multiprocess_mode="livesum")
     return Gauge(
         f"kronos_ledger_{name}", TRACK[name], ["symbol", "interval"], multiprocess_mode="livemax"
     )

@@ -38,7 +38,7 @@ from forecast_api.settings import ServiceSettings
 from ledger import queries
 from ledger.records import to_epoch
 from ledger.scheduler import Scheduler
-from ledger.scorer import score_due
+from ledger.scorer import closes_in, score_due
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,6 @@ class UpkeepState:
     scheduled: int = 0
     last_error: str | None = None
     gauges: Mapping[str, Mapping[str, dict]] | None = None  # interval -> symbol -> values
-
-
-def closes_from(frames: Mapping[str, pd.DataFrame]):
-    """The scorer's candle lookup over the candles each symbol's market data returned."""
-
-    def closes(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
-        """Closes of the asked candles that are present (missing ones stay missing)."""
-        frame = frames.get(symbol)
-        if frame is None or not times:
-            return {}
-        close = frame.set_index("timestamp")["close"]
-        present = close.reindex(pd.DatetimeIndex(times).tz_convert("UTC")).dropna()
-        return {ts.to_pydatetime(): float(v) for ts, v in present.items()}
-
-    return closes
 
 
 class LedgerUpkeep:
@@ -124,16 +109,20 @@ class LedgerUpkeep:
             await self.monitor.check()
         return self.monitor.ready
 
-    async def _frames(self, interval: str, at: int) -> dict[str, pd.DataFrame]:
-        """The candles of each symbol with steps due for scoring (failures left out): no
-        upstream call for a symbol with nothing to score."""
+    async def _closes(self, interval: str, at: int) -> dict[str, pd.Series]:
+        """The closes (by open time) of each symbol with steps due for scoring (failures left
+        out): no upstream call for a symbol with nothing to score."""
         due = sorted(
             await asyncio.to_thread(lambda: self.link.open().pending_symbols(interval, at))
         )
         found = await asyncio.gather(
             *(self.market.candles(s, interval) for s in due), return_exceptions=True
         )
-        return {s: c for s, c in zip(due, found, strict=True) if not isinstance(c, BaseException)}
+        return {
+            s: c.set_index("timestamp")["close"]
+            for s, c in zip(due, found, strict=True)
+            if not isinstance(c, BaseException)
+        }
 
     async def interval_round(self, interval: str) -> None:
         """Schedule, score and refit one interval (see the module doc)."""
@@ -143,11 +132,11 @@ class LedgerUpkeep:
             issued = await self.schedulers[interval].tick()
             self.state.scheduled += len(issued)
         at = to_epoch(now)
-        frames = await self._frames(interval, at)
+        closes = closes_in(await self._closes(interval, at))
         report = await asyncio.to_thread(
             lambda: score_due(
                 self.link.open(),
-                closes_from(frames),
+                closes,
                 at,
                 grace=int(self.settings.ledger_score_grace),
             )
@@ -168,9 +157,7 @@ class LedgerUpkeep:
                 log.warning("ledger upkeep (%s) failed: %s", interval, exc)
         with contextlib.suppress(Exception):  # the gauges are best effort
             self.state.gauges = await asyncio.to_thread(self._gauges)
-        w = self.link.writer
-        worker = {"buffered": w.buffered, "written": w.written, "dropped": w.dropped}
-        publish(worker | {"write_failures": w.failures}, self.state.gauges or {})
+        publish(self.link.writer.metrics(), self.state.gauges or {})
         self.state.rounds += 1
         self.state.last_round_at = time.time()
         self.state.last_error = "; ".join(errors) or None

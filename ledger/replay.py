@@ -23,7 +23,7 @@ from tqdm import tqdm
 from forecasting.candles import interval_seconds
 from forecasting.recalibration import DEFAULT_SETTINGS, RecalibrationSettings
 from ledger.records import RecordMeta, build_record, to_epoch
-from ledger.scorer import score_due
+from ledger.scorer import closes_in, score_due
 from ledger.store import Ledger
 
 ForecastMany = Callable[[list[pd.DataFrame], int], Sequence[np.ndarray]]
@@ -39,18 +39,6 @@ class ReplayReport:
     skipped: int = 0
     scored: int = 0
     unscorable: int = 0
-
-
-def _closes_until(frames: Mapping[str, pd.DataFrame], t: pd.Timestamp):
-    """A candle lookup that sees only candles opened at or before t."""
-
-    def closes(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
-        """Closes of the asked candles present in the frame up to t."""
-        wanted = pd.DatetimeIndex(times).tz_convert("UTC") if times else pd.DatetimeIndex([])
-        present = frames[symbol]["close"].reindex(wanted[wanted <= t]).dropna()
-        return {ts.to_pydatetime(): float(v) for ts, v in present.items()}
-
-    return closes
 
 
 def _context(frame: pd.DataFrame, t: pd.Timestamp, length: int) -> pd.DataFrame:
@@ -72,7 +60,10 @@ def origins(start: datetime, end: datetime, every: str | pd.Timedelta, step: int
 def _score(ledger: Ledger, frames, t: int, step: int, report: ReplayReport) -> None:
     """Score what was realised by t, from candles up to t."""
     done = score_due(
-        ledger, _closes_until(frames, pd.Timestamp(t, unit="s", tz="UTC")), t + step, grace=0
+        ledger,
+        closes_in({s: f["close"] for s, f in frames.items()}, pd.Timestamp(t, unit="s", tz="UTC")),
+        t + step,
+        grace=0,
     )
     report.scored += done.scored
     report.unscorable += done.unscorable

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import bindparam, select, update
 
 from forecasting import scoring as sc
@@ -23,6 +24,25 @@ from ledger.store import Ledger, unpack
 
 Closes = Callable[[str, str, list[datetime]], Mapping[datetime, float]]
 """closes(symbol, interval, candle open times) -> {open time: close} for the candles it has."""
+
+
+def closes_in(closes: Mapping[str, pd.Series], until: pd.Timestamp | None = None) -> Closes:
+    """The candle lookup over each symbol's closes (a Series indexed by UTC open time), seeing
+    only candles opened at or before `until` when given; absent candles stay absent."""
+
+    def lookup(symbol: str, _interval: str, times: list[datetime]) -> dict[datetime, float]:
+        """Closes of the asked candles that are present."""
+        close = closes.get(symbol)
+        if close is None or not times:
+            return {}
+        wanted = pd.DatetimeIndex(times).tz_convert("UTC")
+        if until is not None:
+            wanted = wanted[wanted <= until]
+        present = close.reindex(wanted).dropna()
+        return {ts.to_pydatetime(): float(v) for ts, v in present.items()}
+
+    return lookup
+
 
 _DUE = (
     StepRow.forecast_id,
