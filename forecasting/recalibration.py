@@ -65,7 +65,7 @@ class RecalibrationSettings:
     def version(self) -> str:
         """A short id of the method and its settings, recorded with every forecast."""
         w, c, m, k = self.window, self.confidence_window, self.min_scored, self.prior
-        return f"qr3-w{w}-c{c}-m{m}-k{k:g}"
+        return f"qr4-w{w}-c{c}-m{m}-k{k:g}"
 
 
 DEFAULT_SETTINGS = RecalibrationSettings()

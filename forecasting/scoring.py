@@ -11,7 +11,10 @@ Arrays broadcast: ``quantiles`` is ``(..., K)`` and ``y`` is ``(...)``.
   within 1% of the closed form (checked in the tests).
 - PIT(F, y) = F(y), with F linear between the grid's points and Gaussian tails beyond its ends
   (see :func:`cdf_from_quantiles`), so a too-narrow forecast still gets PIT values that tell how
-  far out the truth fell, which the recalibration needs to widen it.
+  far out the truth fell, which the recalibration needs to widen it. A grid read off a few
+  samples says nothing beyond its extreme sample, and with tied samples (the tokenizer's discrete
+  prices, 20 paths, one hour ahead) its last grid steps have no spread at all; so a tail is never
+  thinner than the Gaussian of the grid's interquartile range.
 - The drift baseline: a random walk with drift in log price, log C_h ~ N(log c_0 + h mu,
   h sigma^2) with mu, sigma the mean and standard deviation of the context's one-step log returns
   (the same maths as ``forecasting.baselines.Drift``, here in closed form: a lognormal CRPS).
@@ -136,12 +139,19 @@ def _where(mask: np.ndarray, f, x: np.ndarray) -> np.ndarray:
 
 
 def _tails(q: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scales of the Gaussian tails beyond each end of a (monotone) grid: (lower, upper)."""
+    """Scales of the Gaussian tails beyond each end of a (monotone) grid: (lower, upper).
+
+    Each is the spread of the last few grid steps in probit space, at least the interquartile
+    range's (q_75 - q_25) / (z_75 - z_25) where the grid spans both quartiles.
+    """
     k = min(_TAIL_SPAN, levels.size - 1)
     z = _probit(levels[[0, k, -1 - k, -1]])
-    z = {0: z[0], k: z[1], -1 - k: z[2], -1: z[3]}
-    lower = (q[..., k] - q[..., 0]) / (z[k] - z[0])
-    upper = (q[..., -1] - q[..., -1 - k]) / (z[-1] - z[-1 - k])
+    lower = (q[..., k] - q[..., 0]) / (z[1] - z[0])
+    upper = (q[..., -1] - q[..., -1 - k]) / (z[3] - z[2])
+    i25, i75 = np.searchsorted(levels, [0.25, 0.75])
+    if i25 < i75 < levels.size and levels[i25] == 0.25 and levels[i75] == 0.75:
+        body = (q[..., i75] - q[..., i25]) / float(np.diff(_probit(levels[[i25, i75]]))[0])
+        lower, upper = np.maximum(lower, body), np.maximum(upper, body)
     return lower, upper
 
 

@@ -71,8 +71,9 @@ def test_pit_interpolates_between_grid_points_and_extends_the_tails() -> None:
     grid = LEVELS * 100.0  # U(0, 100): F(x) = x / 100
     assert sc.cdf_from_quantiles(grid, 37.5) == pytest.approx(0.375)
     assert sc.cdf_from_quantiles(grid, 1.0) == pytest.approx(0.01)
-    # beyond the grid a Gaussian tail with the probit scale of the last four steps
-    scale = 4.0 / (NormalDist().inv_cdf(0.05) - NormalDist().inv_cdf(0.01))
+    # beyond the grid a Gaussian tail; the uniform's last four steps are thinner than its
+    # interquartile range's Gaussian, so that sets the scale
+    scale = 50.0 / (NormalDist().inv_cdf(0.75) - NormalDist().inv_cdf(0.25))
     tail = NormalDist().cdf(NormalDist().inv_cdf(0.01) - 1.0 / scale)
     assert sc.cdf_from_quantiles(grid, 0.0) == pytest.approx(tail)
     assert 0.0 < sc.cdf_from_quantiles(grid, -50.0) < tail
@@ -81,6 +82,22 @@ def test_pit_interpolates_between_grid_points_and_extends_the_tails() -> None:
     assert sc.cdf_from_quantiles(point, np.array([4.9, 5.1])).tolist() == [0.0, 1.0]
     rows = np.stack([grid, grid + 50.0])
     assert np.allclose(sc.cdf_from_quantiles(rows, np.array([50.0, 100.0])), [0.5, 0.5])
+
+
+def test_tails_keep_the_spread_of_a_fat_end_and_never_vanish_at_tied_samples() -> None:
+    normal = np.array([NormalDist().inv_cdf(x) for x in LEVELS])
+    fat = normal.copy()
+    fat[:5] = normal[4] + 3.0 * (normal[:5] - normal[4])  # the lower end three times as wide
+    scale = (fat[4] - fat[0]) / (normal[4] - normal[0])
+    expected = NormalDist().cdf(normal[0] - 1.0 / scale)
+    assert sc.cdf_from_quantiles(fat, fat[0] - 1.0) == pytest.approx(expected)
+    # 20 paths whose lowest six closes are one price: the grid's lower end has no spread, yet a
+    # close below it is not impossible, and quantiles below the grid reach below it
+    paths = np.array([99.0] * 6 + list(np.linspace(99.5, 101.0, 14)))
+    tied = sc.sample_quantiles(paths)
+    assert tied[0] == tied[4] == 99.0
+    assert 0.0 < sc.cdf_from_quantiles(tied, 98.9) < 0.01
+    assert sc.quantiles_at(tied, np.array([0.001]))[0] < 99.0
 
 
 def test_quantiles_at_inverts_the_cdf() -> None:
