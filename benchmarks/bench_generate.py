@@ -75,7 +75,12 @@ def build(case: Case, dtype: str) -> KronosPipeline:
     model = Kronos(**facts[case.model]["config.json"])
     tokenizer = KronosTokenizer(**facts[f"NeoQuasar/Kronos-{case.tokenizer}"]["config.json"])
     return KronosPipeline.from_pretrained(
-        model, tokenizer, device="cpu", dtype=dtype, max_context=case.max_context
+        model,
+        tokenizer,
+        device="cpu",
+        dtype=dtype,
+        max_context=case.max_context,
+        release_weights=True,
     )
 
 

@@ -15,6 +15,7 @@ each generation step, the final decoding); when it answers True the forecast end
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -406,6 +407,22 @@ def decode_paths(
     ]
 
 
+DEFAULT_MAX_ROWS = 128
+"""Rows (series x paths) per model pass on CPU: enough for full-speed matmuls, and a bound on
+the KV cache, which grows with the rows (see ``forecast``)."""
+CUDA_MAX_ROWS = 4096
+"""The same on CUDA, where wider passes keep paying."""
+
+
+def row_groups(requests: list[SeriesRequest], samples: int, max_rows: int) -> list[range]:
+    """Consecutive runs of series of at most ``max_rows`` rows each (a series alone may exceed
+    it), of near-equal size: 8 series of 30 paths in 128 rows -> two runs of 4."""
+    per_group = max(1, max_rows // samples)
+    count = -(-len(requests) // per_group)
+    bounds = [round(i * len(requests) / count) for i in range(count + 1)]
+    return [range(a, b) for a, b in itertools.pairwise(bounds)]
+
+
 @torch.inference_mode()
 def forecast(
     model: Kronos,
@@ -418,37 +435,43 @@ def forecast(
     top_p: float = 0.9,
     max_context: int = 512,
     use_cache: bool = True,
+    max_rows: int = DEFAULT_MAX_ROWS,
     should_stop: StopCheck = never,
 ) -> list[Tensor]:
     """Sample paths for every series -> per series (samples, horizon, d_in), normalised.
 
     A series' paths depend only on its own request (its uniforms come from its own seed);
-    ``use_cache=False`` gives the same greedy output by full recomputation. ``should_stop`` is
-    asked before each model pass (GenerationStopped when True); it never changes results.
+    ``use_cache=False`` gives the same greedy output by full recomputation. Series are run in
+    groups of at most ``max_rows`` rows (``row_groups``), so the memory of a call is bounded
+    whatever the batch. ``should_stop`` is asked before each model pass (GenerationStopped
+    when True); it never changes results.
     """
     device = model.norm.weight.device
-    ctx = encode_contexts(tokenizer, [req.x.to(device) for req in requests], should_stop)
-    gen_s1, gen_s2 = generate_tokens(
-        model,
-        ctx,
-        requests,
-        samples=samples,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        max_context=max_context,
-        use_cache=use_cache,
-        should_stop=should_stop,
-    )
-    paths = decode_paths(
-        tokenizer,
-        ctx,
-        requests,
-        gen_s1,
-        gen_s2,
-        samples=samples,
-        max_context=max_context,
-        use_cache=use_cache,
-        should_stop=should_stop,
-    )
+    paths: list[Tensor] = []
+    for group in row_groups(requests, samples, max_rows):
+        part = [requests[i] for i in group]
+        ctx = encode_contexts(tokenizer, [req.x.to(device) for req in part], should_stop)
+        gen_s1, gen_s2 = generate_tokens(
+            model,
+            ctx,
+            part,
+            samples=samples,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            max_context=max_context,
+            use_cache=use_cache,
+            should_stop=should_stop,
+        )
+        paths += decode_paths(
+            tokenizer,
+            ctx,
+            part,
+            gen_s1,
+            gen_s2,
+            samples=samples,
+            max_context=max_context,
+            use_cache=use_cache,
+            should_stop=should_stop,
+        )
     return [p.float() for p in paths]

@@ -5,6 +5,8 @@ copy of its weight (oneDNN's blocked layout, reordered once instead of at every 
 fuses the projections that read the same input (attention q/k/v, cross-attention k/v, the
 SwiGLU w1/w3) into one matmul. Parameters and the state dict are untouched; the packed path
 is taken only in eval mode without autograd, so training a packed module still works.
+``release=True`` (serving) drops the Linears' own weights once packed, so the weights are held
+once; the module then only runs in eval mode without autograd and says so otherwise.
 """
 
 from __future__ import annotations
@@ -51,12 +53,19 @@ class PackedLinear:
         self.sizes = [lin.out_features for lin in linears]
         self.owner = linears[0]  # its .training decides the path
         self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+        self.released = False  # the Linears' own weights were dropped (see pack_for_inference)
 
     def fast(self, x: Tensor) -> bool:
         """The packed path applies: eval mode, no autograd, same device/dtype as packed."""
-        return not (self.owner.training or torch.is_grad_enabled()) and (
+        applies = not (self.owner.training or torch.is_grad_enabled()) and (
             x.device.type == "cpu" and x.dtype == self.weight.dtype
         )
+        if not applies and self.released:
+            raise RuntimeError(
+                "this module was packed for serving and its Linear weights released: run it in "
+                f"eval mode under torch.inference_mode() on {self.weight.dtype} CPU inputs"
+            )
+        return applies
 
     def __call__(self, x: Tensor) -> Tensor:
         """x (..., in) -> (..., sum out)."""
@@ -67,7 +76,7 @@ class PackedLinear:
         return self(x).split(self.sizes, dim=-1)
 
 
-def _single(lin: nn.Linear) -> None:
+def _single(lin: nn.Linear) -> PackedLinear:
     """Make ``lin``'s forward use its packed weight when that path applies."""
     packed = PackedLinear([lin])
 
@@ -75,22 +84,42 @@ def _single(lin: nn.Linear) -> None:
         return packed(x) if packed.fast(x) else F.linear(x, lin.weight, lin.bias)
 
     lin.forward = forward
+    return packed
 
 
-def pack_for_inference(module: nn.Module) -> float:
-    """Pack ``module``'s Linear weights in place where oneDNN supports them -> seconds taken."""
+def _release(lin: nn.Linear) -> None:
+    """Replace ``lin``'s weight and bias by shape-only (meta) tensors: the packed copy serves."""
+    lin.weight = nn.Parameter(lin.weight.to("meta"), requires_grad=False)
+    if lin.bias is not None:
+        lin.bias = nn.Parameter(lin.bias.to("meta"), requires_grad=False)
+
+
+def pack_for_inference(module: nn.Module, release: bool = False) -> float:
+    """Pack ``module``'s Linear weights in place where oneDNN supports them -> seconds taken.
+
+    ``release`` drops each packed Linear's own weight (about half the weights' memory)."""
     weight = next(module.parameters())
     if weight.device.type != "cpu" or not onednn_supports(weight.dtype):
         return 0.0
     began = time.perf_counter()
+    packs: list[tuple[PackedLinear, list[nn.Linear]]] = []
+
+    def fuse(linears: list[nn.Linear]) -> PackedLinear:
+        packs.append((PackedLinear(linears), linears))
+        return packs[-1][0]
+
     fused: set[int] = set()
     with torch.no_grad():
         for sub in module.modules():  # parents come before their children
-            fuse = getattr(sub, "fuse_projections", None)
-            if fuse is not None:
-                fused.update(id(lin) for lin in fuse(PackedLinear))
+            fuse_projections = getattr(sub, "fuse_projections", None)
+            if fuse_projections is not None:
+                fused.update(id(lin) for lin in fuse_projections(fuse))
             if isinstance(sub, nn.Linear) and id(sub) not in fused:
-                _single(sub)
+                packs.append((_single(sub), [sub]))
+        for pack, linears in packs if release else ():
+            pack.released = True
+            for lin in linears:
+                _release(lin)
     seconds = time.perf_counter() - began
     logger.info("packed %s Linear weights for oneDNN in %.2f s", type(module).__name__, seconds)
     return seconds

@@ -12,7 +12,14 @@ import torch
 
 from forecasting.candles import candle_timestamps, feature_matrix, future_index
 from forecasting.forecast import FEATURES, PRICES, Forecast
-from kronos_runner.generate import SeriesRequest, StopCheck, forecast, never
+from kronos_runner.generate import (
+    CUDA_MAX_ROWS,
+    DEFAULT_MAX_ROWS,
+    SeriesRequest,
+    StopCheck,
+    forecast,
+    never,
+)
 from kronos_runner.model import Kronos
 from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.tokenizer import KronosTokenizer
@@ -116,13 +123,17 @@ class KronosPipeline:
         device: torch.device,
         max_context: int = DEFAULT_MAX_CONTEXT,
         unit_scale: bool = True,
+        max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         if not _is_int(max_context) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
+        if not _is_int(max_rows) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         self.model, self.tokenizer = model, tokenizer
         self.device = device
         self.max_context = int(max_context)
         self.unit_scale = unit_scale
+        self.max_rows = int(max_rows)
 
     @classmethod
     def from_pretrained(
@@ -136,13 +147,18 @@ class KronosPipeline:
         revision: str | None = None,
         unit_scale: bool = True,
         pack: bool = True,
+        release_weights: bool = False,
+        max_rows: int | None = None,
     ) -> KronosPipeline:
         """Load (hub id or local dir) or wrap modules; place them on ``device`` in ``dtype``.
 
         On CPU the Linear weights are pre-packed here, at load (logged with its time; ``pack``
-        False skips it: about 100 MiB less memory for Kronos-small, slower decode steps).
+        False skips it: about 100 MiB less memory for Kronos-small, slower decode steps;
+        ``release_weights`` keeps only the packed copy, for serving: no training or autograd).
         Torch's thread count is left alone (see ``kronos_runner.threads``).
         ``unit_scale=False`` normalises exactly as the reference does (see ``unit_scales``).
+        ``max_rows`` bounds the rows (series x paths) of one model pass (``generate.forecast``;
+        default 128 on CPU, where larger passes are no faster, and 4096 on CUDA).
         """
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
@@ -152,14 +168,17 @@ class KronosPipeline:
             tokenizer = KronosTokenizer.from_pretrained(tokenizer, revision=revision)
         model, tokenizer = _place(model, dev, dt), _place(tokenizer, dev, dt)
         if pack:
-            pack_for_inference(model)
-            pack_for_inference(tokenizer)
+            pack_for_inference(model, release=release_weights)
+            pack_for_inference(tokenizer, release=release_weights)
+        if max_rows is None:
+            max_rows = DEFAULT_MAX_ROWS if dev.type == "cpu" else CUDA_MAX_ROWS
         return cls(
             model,
             tokenizer,
             device=dev,
             max_context=DEFAULT_MAX_CONTEXT if max_context is None else max_context,
             unit_scale=unit_scale,
+            max_rows=max_rows,
         )
 
     def predict(
@@ -207,6 +226,7 @@ class KronosPipeline:
             top_p=float(top_p),
             max_context=self.max_context,
             use_cache=use_cache,
+            max_rows=self.max_rows,
             should_stop=should_stop,
         )
         out = []

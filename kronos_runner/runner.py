@@ -66,7 +66,12 @@ class RunnerCore:
                 spec.tokenizer, revision=spec.tokenizer_revision
             )
             pipeline = KronosPipeline.from_pretrained(
-                model, tokenizer, device=spec.device, max_context=spec.max_context, dtype=spec.dtype
+                model,
+                tokenizer,
+                device=spec.device,
+                max_context=spec.max_context,
+                dtype=spec.dtype,
+                release_weights=True,
             )
         except Exception as exc:  # any load failure -> fallback mode, reported by status()
             logger.warning("Kronos model not loaded, serving the fallback: %s", exc)

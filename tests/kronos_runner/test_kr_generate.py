@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos_runner.generate import filter_logits, sample_tokens
+from kronos_runner import generate
+from kronos_runner.generate import filter_logits, row_groups, sample_tokens
 from kronos_runner.pipeline import KronosPipeline
 
 
@@ -118,6 +119,37 @@ def test_mixed_length_batch_equals_per_series(
         (alone,) = _paths(pipe, s, h, True, seed=seed, **kwargs)
         assert got.shape == (3, h, 6)
         np.testing.assert_allclose(got, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_row_groups_split_the_series_evenly() -> None:
+    def sizes(n: int, samples: int, max_rows: int) -> list[int]:
+        return [len(g) for g in row_groups(list(range(n)), samples, max_rows)]
+
+    assert sizes(8, 30, 128) == [4, 4]
+    assert sizes(7, 30, 128) == [4, 3]
+    assert sizes(3, 200, 128) == [1, 1, 1]  # a series wider than max_rows runs alone
+    assert sizes(10, 1, 128) == [10]
+    assert [list(g) for g in row_groups(list(range(5)), 30, 60)] == [[0, 1], [2], [3, 4]]
+
+
+def test_passes_of_fewer_rows_give_the_same_paths(
+    pipeline: KronosPipeline, candles: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes = []
+    encode = generate.encode_contexts
+    monkeypatch.setattr(
+        generate,
+        "encode_contexts",
+        lambda tok, xs, stop: passes.append(len(xs)) or encode(tok, xs, stop),
+    )
+    series = _series(candles, [20, 35, 48, 72])
+    kwargs = {"samples": 3, "seed": [1, 2, 3, 4], "temperature": 1.0, "top_p": 0.9}
+    one_pass = _paths(pipeline, series, [6, 9, 4, 7], True, **kwargs)
+    pipeline.max_rows = 5  # one series (3 rows) per pass
+    per_series = _paths(pipeline, series, [6, 9, 4, 7], True, **kwargs)
+    assert passes == [4, 1, 1, 1, 1]
+    for a, b in zip(one_pass, per_series, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_identical_series_and_seeds_give_identical_paths(

@@ -72,3 +72,21 @@ def test_bf16_on_cpu_follows_the_cpu_flags(monkeypatch, fixtures_dir: Path, cand
     assert pipe.model.norm.weight.dtype == torch.bfloat16
     (forecast,) = pipe.predict(candles, 4, samples=2, seed=0)
     assert forecast.paths.dtype == np.float32 and np.isfinite(forecast.paths).all()
+
+
+def test_released_weights_serve_the_same_and_refuse_autograd(fixtures_dir: Path) -> None:
+    ref = load_file(str(fixtures_dir / "tensors.safetensors"))
+    kept = Kronos.from_pretrained(fixtures_dir / "tiny-model").eval()
+    served = Kronos.from_pretrained(fixtures_dir / "tiny-model").eval()
+    pack_for_inference(kept)
+    pack_for_inference(served, release=True)
+    attn = served.transformer[0].self_attn
+    assert attn.q_proj.weight.is_meta and served.head.proj_s1.weight.is_meta
+    assert not served.norm.weight.is_meta  # only Linear weights (held packed) are released
+    held = sum(p.numel() for p in served.parameters() if not p.is_meta)
+    assert held < sum(p.numel() for p in kept.parameters()) / 2
+    args = (ref["enc_s1"], ref["enc_s2"], ref["stamp"])
+    with torch.inference_mode():
+        assert torch.equal(served.decode_s1(*args)[0], kept.decode_s1(*args)[0])
+    with pytest.raises(RuntimeError, match="packed for serving"):
+        served.decode_s1(*args)
