@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -55,20 +56,26 @@ class SeriesRequest:
     seed: int
 
 
+def _descending(logits: Tensor) -> Tensor:
+    """The values of each row sorted in descending order (numpy's vectorised sort on CPU, about
+    10x faster than torch.sort for (rows, 1024) logits; no indices are needed)."""
+    if logits.device.type != "cpu" or logits.dtype not in (torch.float32, torch.float64):
+        return logits.sort(dim=-1, descending=True).values
+    return torch.from_numpy(np.ascontiguousarray(np.sort(logits.numpy(), axis=-1)[..., ::-1]))
+
+
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     """Upstream filtering: top_k > 0 keeps the k largest (ties kept) and skips top-p; else
     top_p < 1 keeps, in descending order, each token whose preceding cumulative probability
-    is <= top_p (so at least one). Removed logits become -inf."""
+    is <= top_p (so at least one; ties with the last one kept). Removed logits become -inf."""
     if top_k > 0:
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         return logits.masked_fill(logits < kth, -math.inf)
     if top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        remove_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
-        remove_sorted[..., 1:] = cumulative[..., :-1] > top_p
-        remove = remove_sorted.scatter(-1, order, remove_sorted)
-        return logits.masked_fill(remove, -math.inf)
+        descending = _descending(logits)
+        cumulative = descending.softmax(dim=-1).cumsum(dim=-1)
+        kept = 1 + (cumulative[..., :-1] <= top_p).sum(dim=-1, keepdim=True)  # a prefix
+        return logits.masked_fill(logits < descending.gather(-1, kept - 1), -math.inf)
     return logits
 
 

@@ -30,6 +30,27 @@ def test_top_p_keeps_the_token_that_crosses(top_p: float, kept: list[int]) -> No
     assert _kept(filter_logits(logits, top_p=top_p)) == sorted(order[i] for i in kept)
 
 
+def test_top_p_keeps_ties_with_the_last_kept_token() -> None:
+    logits = torch.log(torch.tensor([[0.4, 0.2, 0.2, 0.2]]))
+    assert _kept(filter_logits(logits, top_p=0.5)) == [0, 1, 2, 3]
+    assert _kept(filter_logits(logits, top_p=0.3)) == [0]
+
+
+def test_top_p_matches_the_sort_and_scatter_reference() -> None:
+    def reference(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+        ordered, order = logits.sort(dim=-1, descending=True)
+        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+        remove = torch.zeros_like(cumulative, dtype=torch.bool)
+        remove[..., 1:] = cumulative[..., :-1] > top_p
+        return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+
+    gen = torch.Generator().manual_seed(0)
+    for scale in (0.1, 3.0, 30.0):
+        logits = torch.randn(64, 1024, generator=gen) * scale
+        for top_p in (0.1, 0.9, 0.99):
+            assert torch.equal(filter_logits(logits, top_p=top_p), reference(logits, top_p))
+
+
 def test_top_k_skips_top_p_and_defaults_keep_all() -> None:
     logits = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
     assert _kept(filter_logits(logits, top_k=3, top_p=0.01)) == [1, 2, 3]
