@@ -3,6 +3,7 @@ tiny checkpoint): offline, faithful to /api/predict, interactive, labelled, self
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,15 @@ def screenshot(driver: Any, path: Path) -> None:
     assert driver.get_screenshot_as_file(str(path))
 
 
-def test_page_loads_offline_without_errors(
-    browser: Any, dash_server: str, pytestconfig: pytest.Config
-) -> None:
+@pytest.fixture()
+def shots(tmp_path: Path, pytestconfig: pytest.Config) -> Path:
+    """Where screenshots go: the README's docs/ with UPDATE_SCREENSHOTS=1, else a temp dir."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return pytestconfig.rootpath / "docs"
+    return tmp_path
+
+
+def test_page_loads_offline_without_errors(browser: Any, dash_server: str, shots: Path) -> None:
     console_errors(browser), requested_urls(browser)  # start from empty logs
     shown = open_dashboard(browser, dash_server)
     assert shown["error"] is None and shown["predict"]["symbol"] == "BTC"
@@ -54,16 +61,15 @@ def test_page_loads_offline_without_errors(
     assert console_errors(browser) == []
     service = browser.find_element("id", "service").text
     assert "loaded" in service and "cpu" in service and "files" in service
-    docs = pytestconfig.rootpath / "docs"
-    screenshot(browser, docs / "dashboard-desktop.png")
+    screenshot(browser, shots / "dashboard-desktop.png")
 
 
-def test_phone_width(browser: Any, dash_server: str, pytestconfig: pytest.Config) -> None:
+def test_phone_width(browser: Any, dash_server: str, shots: Path) -> None:
     open_dashboard(browser, dash_server, width=390)
     assert browser.execute_script("return window.innerWidth") == 390
     no_sideways_scroll = "document.documentElement.scrollWidth <= window.innerWidth"
     assert browser.execute_script(f"return {no_sideways_scroll}")
-    screenshot(browser, pytestconfig.rootpath / "docs" / "dashboard-phone.png")
+    screenshot(browser, shots / "dashboard-phone.png")
     assert browser.execute_script(f"return {no_sideways_scroll}")
 
 
