@@ -9,8 +9,9 @@ with random weights of the official Kronos-small / Tokenizer-base sizes:
 
 Each round sends one uncached request per client at once (distinct symbols, a fresh seed per
 round so nothing is served from the prediction cache) and waits for all. It prints the median
-round time, throughput and p50/p95/p99 request latency, the latency of single requests, and the
-p50 of a repeated (cached) /api/predict.
+round time, throughput and p50/p95/p99 request latency, the latency of single requests, the
+p50 of a repeated (cached) /api/predict, and the runner worker's peak RSS (VmHWM) when the
+server runs on this machine. The default of 30 paths is the service's own default.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Result:
     latencies_s: list[float]
     single_median_s: float
     cached_p50_ms: float
+    runner_peak_mib: float
 
 
 def make_random_small(out: Path, reference: Path) -> tuple[Path, Path]:
@@ -78,6 +80,18 @@ async def request(
     return elapsed
 
 
+def runner_peak_mib(url: str) -> float:
+    """Peak RSS (VmHWM, MiB) of the server's runner worker; NaN when it is not on this machine."""
+    from tests.local_server import service_workers
+
+    peaks = []
+    for worker in service_workers(url, "kronos_runner"):
+        with open(f"/proc/{worker.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+    return max(peaks, default=float("nan"))
+
+
 async def measure(url: str, label: str, args: argparse.Namespace) -> Result:
     """Warm up, then concurrent rounds, single requests and cached requests."""
     symbols = SYMBOLS[: args.clients]
@@ -104,6 +118,7 @@ async def measure(url: str, label: str, args: argparse.Namespace) -> Result:
         latencies_s=latencies,
         single_median_s=statistics.median(singles),
         cached_p50_ms=1000 * statistics.median(cached),
+        runner_peak_mib=runner_peak_mib(url),
     )
 
 
@@ -114,14 +129,15 @@ def table(results: Sequence[Result], args: argparse.Namespace) -> str:
         f"{args.samples} paths, warm-up {args.warmup} rounds; load: {os.getloadavg()[0]:.2f}",
         "",
         "| mode | round median (s) | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) "
-        "| single request (s) | cached p50 (ms) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| single request (s) | cached p50 (ms) | runner peak RSS (MiB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         p50, p95, p99 = np.percentile(r.latencies_s, [50, 95, 99])
         lines.append(
             f"| {r.label} | {r.round_median_s:.2f} | {r.throughput_rps:.2f} | {p50:.2f} "
-            f"| {p95:.2f} | {p99:.2f} | {r.single_median_s:.2f} | {r.cached_p50_ms:.1f} |"
+            f"| {p95:.2f} | {p99:.2f} | {r.single_median_s:.2f} | {r.cached_p50_ms:.1f} "
+            f"| {r.runner_peak_mib:.0f} |"
         )
     if len(results) == 2:
         ratio = results[0].round_median_s / results[1].round_median_s
@@ -169,7 +185,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=3)
     parser.add_argument("--cached", type=int, default=50)
     parser.add_argument("--horizon", type=int, default=24)
-    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=30)
     args = parser.parse_args()
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
