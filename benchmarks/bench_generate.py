@@ -2,7 +2,7 @@
 
 Usage, from the repository root:
     python -m benchmarks.bench_generate [--repeats 5] [--threads N] [--cases 1x30,8x30,...]
-        [--dtypes float32,bfloat16]
+        [--dtypes float32,bfloat16] [--max-rows 128]
 Prints the hardware probe (matmul GFLOP/s, memory GB/s) and a markdown table: per case and
 dtype the min and median wall seconds per predict call, a floor estimate (per phase the max of
 FLOPs / peak and bytes / bandwidth, summed), peak RSS and whether the same seed gave the same
@@ -68,7 +68,7 @@ def series_for(case: Case) -> list[pd.DataFrame]:
     return [read_candles(f).iloc[-case.context :].reset_index(drop=True) for f in files]
 
 
-def build(case: Case, dtype: str) -> KronosPipeline:
+def build(case: Case, dtype: str, max_rows: int | None = None) -> KronosPipeline:
     """Random weights of the case's official sizes, loaded as the runner loads them."""
     facts = json.loads(REFERENCE.read_text())
     torch.manual_seed(0)
@@ -81,6 +81,7 @@ def build(case: Case, dtype: str) -> KronosPipeline:
         dtype=dtype,
         max_context=case.max_context,
         release_weights=True,
+        max_rows=max_rows,
     )
 
 
@@ -156,12 +157,14 @@ def floor_seconds(pipe: KronosPipeline, case: Case, dtype: str, hw: Hardware) ->
     return encode + prefill + decode + detok
 
 
-def run_case(case: Case, dtype: str, repeats: int, hw: Hardware) -> str:
+def run_case(
+    case: Case, dtype: str, repeats: int, hw: Hardware, max_rows: int | None = None
+) -> str:
     """One table row: load seconds, min/median wall seconds, floor, peak RSS, same paths."""
     if dtype == "bfloat16" and not cpu_has_bf16():
         return f"| {case.name} | {dtype} | n/a: this CPU has no AVX512-BF16/AMX | | | | | |"
     began = time.perf_counter()
-    pipe = build(case, dtype)
+    pipe = build(case, dtype, max_rows)
     load = time.perf_counter() - began
     series = series_for(case)
     paths: list[np.ndarray] = []
@@ -185,6 +188,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cases", default="1x30,8x30,mini,base", help=",".join(CASES))
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--max-rows", type=int, default=None, help="rows per pass (default 128)")
     args = parser.parse_args()
     threads = set_process_threads(args.threads)
     dtypes = args.dtypes.split(",")
@@ -203,7 +207,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for key in args.cases.split(","):
         for dtype in dtypes:
-            print(run_case(CASES[key], dtype, args.repeats, hw), flush=True)
+            print(run_case(CASES[key], dtype, args.repeats, hw, args.max_rows), flush=True)
     print(f"\n1-min load average at the end: {os.getloadavg()[0]:.2f}")
 
 
