@@ -148,9 +148,10 @@ def _tails(q: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = _probit(levels[[0, k, -1 - k, -1]])
     lower = (q[..., k] - q[..., 0]) / (z[1] - z[0])
     upper = (q[..., -1] - q[..., -1 - k]) / (z[3] - z[2])
-    i25, i75 = np.searchsorted(levels, [0.25, 0.75])
-    if i25 < i75 < levels.size and levels[i25] == 0.25 and levels[i75] == 0.75:
-        body = (q[..., i75] - q[..., i25]) / float(np.diff(_probit(levels[[i25, i75]]))[0])
+    quartiles = np.flatnonzero(np.isin(levels, (0.25, 0.75)))
+    if quartiles.size == 2:
+        i25, i75 = quartiles
+        body = (q[..., i75] - q[..., i25]) / float(np.diff(_probit(levels[quartiles]))[0])
         lower, upper = np.maximum(lower, body), np.maximum(upper, body)
     return lower, upper
 

@@ -421,6 +421,11 @@ CUDA_MAX_ROWS = 4096
 """The same on CUDA, where wider passes keep paying."""
 
 
+def default_max_rows(device: torch.device) -> int:
+    """Rows per model pass when the caller sets none: DEFAULT_MAX_ROWS on CPU, else CUDA's."""
+    return DEFAULT_MAX_ROWS if device.type == "cpu" else CUDA_MAX_ROWS
+
+
 def row_groups(requests: list[SeriesRequest], samples: int, max_rows: int) -> list[range]:
     """Consecutive runs of series of at most ``max_rows`` rows each (a series alone may exceed
     it), of near-equal size: 8 series of 30 paths in 128 rows -> two runs of 4."""
@@ -442,20 +447,21 @@ def forecast(
     top_p: float = 0.9,
     max_context: int = 512,
     use_cache: bool = True,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
     should_stop: StopCheck = never,
 ) -> list[Tensor]:
     """Sample paths for every series -> per series (samples, horizon, d_in), normalised.
 
     A series' paths depend only on its own request (its uniforms come from its own seed);
     ``use_cache=False`` gives the same greedy output by full recomputation. Series are run in
-    groups of at most ``max_rows`` rows (``row_groups``), so the memory of a call is bounded
-    whatever the batch. ``should_stop`` is asked before each model pass (GenerationStopped
-    when True); it never changes results.
+    groups of at most ``max_rows`` rows (``row_groups``; None: ``default_max_rows``), so the
+    memory of a call is bounded whatever the batch. ``should_stop`` is asked before each model
+    pass (GenerationStopped when True); it never changes results.
     """
     device = model.norm.weight.device
+    rows = default_max_rows(device) if max_rows is None else max_rows
     paths: list[Tensor] = []
-    for group in row_groups(requests, samples, max_rows):
+    for group in row_groups(requests, samples, rows):
         part = [requests[i] for i in group]
         ctx = encode_contexts(tokenizer, [req.x.to(device) for req in part], should_stop)
         gen_s1, gen_s2 = generate_tokens(

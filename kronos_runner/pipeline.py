@@ -12,14 +12,7 @@ import torch
 
 from forecasting.candles import candle_timestamps, feature_matrix, future_index
 from forecasting.forecast import FEATURES, PRICES, Forecast
-from kronos_runner.generate import (
-    CUDA_MAX_ROWS,
-    DEFAULT_MAX_ROWS,
-    SeriesRequest,
-    StopCheck,
-    forecast,
-    never,
-)
+from kronos_runner.generate import SeriesRequest, StopCheck, forecast, never
 from kronos_runner.model import Kronos
 from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.tokenizer import KronosTokenizer
@@ -123,17 +116,17 @@ class KronosPipeline:
         device: torch.device,
         max_context: int = DEFAULT_MAX_CONTEXT,
         unit_scale: bool = True,
-        max_rows: int = DEFAULT_MAX_ROWS,
+        max_rows: int | None = None,
     ) -> None:
         if not _is_int(max_context) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
-        if not _is_int(max_rows) or max_rows < 1:
+        if max_rows is not None and (not _is_int(max_rows) or max_rows < 1):
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         self.model, self.tokenizer = model, tokenizer
         self.device = device
         self.max_context = int(max_context)
         self.unit_scale = unit_scale
-        self.max_rows = int(max_rows)
+        self.max_rows = None if max_rows is None else int(max_rows)
 
     @classmethod
     def from_pretrained(
@@ -158,7 +151,7 @@ class KronosPipeline:
         Torch's thread count is left alone (see ``kronos_runner.threads``).
         ``unit_scale=False`` normalises exactly as the reference does (see ``unit_scales``).
         ``max_rows`` bounds the rows (series x paths) of one model pass (``generate.forecast``;
-        default 128 on CPU, where larger passes are no faster, and 4096 on CUDA).
+        None: 128 on CPU, where larger passes are no faster, and 4096 on CUDA).
         """
         dev = resolve_device(device)
         dt = _resolve_dtype(dtype, dev)
@@ -170,8 +163,6 @@ class KronosPipeline:
         if pack:
             pack_for_inference(model, release=release_weights)
             pack_for_inference(tokenizer, release=release_weights)
-        if max_rows is None:
-            max_rows = DEFAULT_MAX_ROWS if dev.type == "cpu" else CUDA_MAX_ROWS
         return cls(
             model,
             tokenizer,
