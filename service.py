@@ -16,11 +16,11 @@ from typing import Any
 
 import bentoml
 
-from forecast_api import telemetry
 from forecast_api.app import CATCH_ALL, build_services, create_app
-from forecast_api.lifecycle import Drain, DrainGuard, stop_flag
-from forecast_api.routes import provide
-from forecast_api.runner_client import BentoRunnerClient
+from forecast_api.http.routes import provide
+from forecast_api.ops import telemetry
+from forecast_api.ops.lifecycle import Drain, DrainGuard, stop_flag
+from forecast_api.ops.runner_client import BentoRunnerClient
 from forecast_api.settings import ServiceSettings, get_settings
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
 

@@ -14,17 +14,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
-from forecast_api.errors import TOO_LARGE, error_json, install_error_handlers
-from forecast_api.health import DataSourceTracker, HealthReporter
-from forecast_api.http_rules import EmptyQueryIsAbsent, HeadAsGet
-from forecast_api.ledger_link import LedgerLink
-from forecast_api.ledger_upkeep import LedgerUpkeep
-from forecast_api.market import MarketData
-from forecast_api.predictions import PredictionService
-from forecast_api.routes import Services, router
-from forecast_api.runner_client import RunnerClient
+from forecast_api.forecasts.market import MarketData
+from forecast_api.forecasts.predictions import PredictionService
+from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
+from forecast_api.http.http_rules import EmptyQueryIsAbsent, HeadAsGet
+from forecast_api.http.routes import Services, router
+from forecast_api.ledger_side.ledger_link import LedgerLink
+from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
+from forecast_api.ledger_side.track_record import TrackRecord
+from forecast_api.ops.data_source import DataSourceTracker
+from forecast_api.ops.health import HealthReporter
+from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
-from forecast_api.track_record import TrackRecord
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
@@ -153,8 +154,8 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     """The app with every route, JSON errors, the body limit and the HTTP rules for clients
-    (`forecast_api.http_rules`); bind services with
-    `forecast_api.routes.provide`."""
+    (`forecast_api.http.http_rules`); bind services with
+    `forecast_api.http.routes.provide`."""
     app = FastAPI(
         title="Kronos forecast service",
         version="0.1.0",

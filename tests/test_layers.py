@@ -41,10 +41,20 @@ def test_contracts_are_kept() -> None:
     ("module", "bad_import", "contract"),
     [
         ("forecasting/summary.py", "import torch", "torch-free"),
-        ("forecast_api/routes.py", "import kronos_runner.pipeline", "never imports torch"),
-        ("data_sources/files.py", "import forecast_api.schemas", "none of our other packages"),
+        ("forecast_api/http/routes.py", "import kronos_runner.pipeline", "never imports torch"),
+        ("data_sources/files.py", "import forecast_api.http.schemas", "none of our other packages"),
         ("kronos_runner/train.py", "import forecast_api.settings", "nothing of the service"),
         ("ledger/scorer.py", "import torch", "ledger is torch-free"),
+        (
+            "forecast_api/ops/health.py",
+            "import forecast_api.ledger_side.ledger_upkeep",
+            "layers point down",
+        ),
+        (
+            "forecast_api/forecasts/market.py",
+            "import forecast_api.forecasts.predictions",
+            "no import circle",
+        ),
     ],
 )
 def test_a_wrong_import_breaks_a_contract(

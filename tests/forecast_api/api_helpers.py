@@ -8,7 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from forecast_api.app import build_services, create_app
-from forecast_api.routes import provide
+from forecast_api.http.routes import provide
 from forecast_api.settings import ServiceSettings
 from kronos_runner.runner import RunnerCore
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus

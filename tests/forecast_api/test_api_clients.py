@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import MarketDataSettings
-from forecast_api.market import snapshot
+from forecast_api.forecasts.market import snapshot
 from kronos_runner.runner import RunnerCore
 from tests.forecast_api.api_helpers import LocalRunnerClient, assert_error, client_for
 

@@ -1,0 +1,1 @@
+"""Forecasts: market data, the runner or the fallback, the prediction cache, ledger records."""

@@ -1,0 +1,1 @@
+"""The HTTP surface: routes, the wire schemas, errors and response building."""

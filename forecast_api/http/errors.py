@@ -1,0 +1,135 @@
+"""JSON errors `{"error": "<code>", "message": "..."}` and the FastAPI handlers that send them.
+
+404 unknown symbol, 422 invalid parameters or malformed body, 503 market data unavailable with
+nothing usable cached. A 500 only ever means a fault of the service itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from data_sources import MarketDataError, UnknownSymbolError, UpstreamRateLimitedError
+from forecast_api.http.schemas import ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+TOO_LARGE = "body_too_large"
+ERROR_RESPONSES = {
+    404: {"description": "unknown symbol", "model": ErrorResponse},
+    422: {"description": "invalid parameters or malformed body", "model": ErrorResponse},
+    503: {
+        "description": "market data unavailable and nothing usable cached",
+        "model": ErrorResponse,
+    },
+}
+BODY_ERROR_RESPONSES = {
+    **ERROR_RESPONSES,
+    415: {"description": "the body is not declared JSON", "model": ErrorResponse},
+}
+
+
+class ServiceError(Exception):
+    """An error with an HTTP status and a stable error code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class InvalidRequestError(ServiceError):
+    """A parameter or body the client sent is out of range or malformed."""
+
+    status = 422
+    code = "invalid_parameters"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """A request body that is not declared JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UnknownSymbol(ServiceError):
+    """The symbol is not in the asset registry."""
+
+    status = 404
+    code = "unknown_symbol"
+
+
+class DataUnavailableError(ServiceError):
+    """Market data could not be fetched and no usable forecast is cached."""
+
+    status = 503
+    code = "market_data_unavailable"
+
+
+def from_market_error(exc: MarketDataError) -> ServiceError:
+    """Map a `data_sources` error to the service error a client sees."""
+    if isinstance(exc, UnknownSymbolError):
+        return UnknownSymbol(str(exc))
+    if isinstance(exc, UpstreamRateLimitedError):
+        wait = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
+        error = DataUnavailableError(f"market data upstream rate-limited us: {exc}", wait)
+        error.code = "upstream_rate_limited"
+        return error
+    return DataUnavailableError(f"market data unavailable: {exc}")
+
+
+def error_json(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The error body every route uses."""
+    return JSONResponse(
+        status_code=status, content={"error": code, "message": message}, headers=headers
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Send every error from `app` in the `{"error", "message"}` shape."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_json(422, InvalidRequestError.code, _validation_message(exc))
+
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_json(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(MarketDataError)
+    async def _market(_: Request, exc: MarketDataError) -> JSONResponse:
+        error = from_market_error(exc)
+        return error_json(error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body (e.g. nested too deep)
+            return error_json(422, InvalidRequestError.code, f"malformed body: {exc.detail}")
+        code = {404: "not_found", 405: "method_not_allowed", 413: TOO_LARGE}.get(
+            exc.status_code, "http_error"
+        )
+        return error_json(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return error_json(500, "internal_error", "internal server error")

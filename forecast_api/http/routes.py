@@ -1,0 +1,204 @@
+"""The HTTP routes as plain functions; their services arrive through FastAPI dependencies.
+
+`Services` holds what the routes need; `provide(app, services)` binds it to an app (in its
+state; tests bind their own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from pydantic import AfterValidator, BeforeValidator
+
+from forecast_api.forecasts.distribution import DistributionRequest
+from forecast_api.forecasts.market import MarketData, canonical
+from forecast_api.forecasts.predictions import PredictionService
+from forecast_api.http import fast_json
+from forecast_api.http.errors import (
+    BODY_ERROR_RESPONSES,
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    ServiceError,
+)
+from forecast_api.http.health_schemas import HealthResponse
+from forecast_api.http.http_rules import json_body
+from forecast_api.http.schemas import (
+    MAX_SEED,
+    SYMBOL_MAX_LENGTH,
+    AssetsResponse,
+    BatchEntry,
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ForecastRequest,
+    ForecastResponse,
+    HistoryResponse,
+    PredictResponse,
+    digits_only,
+    not_blank,
+    now_iso,
+)
+from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
+from forecast_api.ledger_side.track_record import TrackRecord
+from forecast_api.ops.health import HealthReporter
+from forecast_api.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything behind the routes, built once per API worker."""
+
+    settings: ServiceSettings
+    market: MarketData
+    predictions: PredictionService
+    health: HealthReporter
+    track_record: TrackRecord
+    ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
+
+
+async def services(request: Request) -> Services:
+    """The services `provide` bound to the app (async and no override: FastAPI neither
+    re-inspects nor hops to a thread per request)."""
+    bound = getattr(request.app.state, "services", None)
+    if bound is None:
+        raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
+    return bound
+
+
+def provide(app: FastAPI, bound: Services) -> None:
+    """Serve `bound` to every route of `app`."""
+    app.state.services = bound
+
+
+Deps = Annotated[Services, Depends(services)]
+Symbol = Annotated[
+    str,
+    Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)"),
+    AfterValidator(not_blank),
+]
+Digits = BeforeValidator(digits_only)
+Seed = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_SEED, description="fixes the sample paths (reproducible)"),
+    Digits,
+]
+Horizon = Annotated[
+    int | None, Query(ge=1, description="steps of `interval` ahead (default 24)"), Digits
+]
+Interval = Annotated[str | None, Query(max_length=8, description="15m, 1h (default), 4h, 1d")]
+Quantiles = Annotated[str | None, Query(max_length=400, description="e.g. 0.05,0.25,0.5,0.75,0.95")]
+Levels = Annotated[str | None, Query(max_length=400, description="central intervals in %: 50,80")]
+Above = Annotated[str | None, Query(max_length=400, description="prices: 100000,120000")]
+Samples = Annotated[int | None, Query(ge=1, description="sample paths"), Digits]
+Days = Annotated[int, Query(ge=1, le=365), Digits]
+JSON_BODY = [Depends(json_body)]
+
+router = APIRouter()
+
+
+@router.get("/api/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+async def predict(
+    deps: Deps,
+    symbol: Symbol,
+    horizon: Horizon = None,
+    samples: Samples = None,
+    seed: Seed = None,
+    interval: Interval = None,
+    quantiles: Quantiles = None,
+    levels: Levels = None,
+    above: Above = None,
+) -> PredictResponse | Response:
+    """Forecast the next `horizon` candles of `interval` for `symbol` (cached until the next
+    candle closes), with the requested quantiles, intervals and threshold probabilities."""
+    wanted = DistributionRequest.parse(deps.settings, quantiles, levels, above)
+    response = await deps.predictions.predict(
+        symbol, horizon, samples, seed, interval=interval, distribution=wanted
+    )
+    return response if wanted else fast_json.predict_body(response)
+
+
+@router.post(
+    "/api/predict/batch",
+    response_model=BatchPredictResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
+async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictResponse:
+    """Forecast several symbols in as few model passes as possible; errors per entry."""
+    limit = deps.settings.batch_max_symbols
+    if len(body.symbols) > limit:
+        raise InvalidRequestError(f"at most {limit} symbols per batch")
+    wanted = DistributionRequest.parse(deps.settings, body.quantiles, body.levels, body.above)
+    outcomes = await deps.predictions.predict_symbols(
+        body.symbols,
+        body.horizon,
+        body.samples,
+        body.seed,
+        interval=body.interval,
+        distribution=wanted,
+    )
+    entries = [
+        BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)
+        if isinstance(o, ServiceError)
+        else BatchEntry(symbol=o.symbol, ok=True, data=o)
+        for symbol, o in zip(body.symbols, outcomes, strict=True)
+    ]
+    return BatchPredictResponse(results=entries, count=len(entries), timestamp=now_iso())
+
+
+@router.post(
+    "/api/forecast",
+    response_model=ForecastResponse,
+    responses=BODY_ERROR_RESPONSES,
+    dependencies=JSON_BODY,
+)
+async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
+    """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
+    return await deps.predictions.forecaster.forecast_candles(body)
+
+
+@router.get("/api/history", response_model=HistoryResponse, responses=ERROR_RESPONSES)
+async def history(deps: Deps, symbol: Symbol, days: Days = 7) -> Response:
+    """Price, volume and market-cap points for the last `days` days."""
+    name, points = await deps.market.history(symbol, days)
+    return fast_json.history_body(name, days, points)
+
+
+@router.get("/api/assets", response_model=AssetsResponse)
+async def assets(deps: Deps) -> AssetsResponse:
+    """The supported assets."""
+    return deps.market.assets()
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(deps: Deps) -> HealthResponse:
+    """Liveness plus model state (loaded, or fallback and why) and data source state."""
+    return await deps.health.report()
+
+
+@router.get("/api/accuracy", responses=ERROR_RESPONSES)
+async def accuracy(
+    deps: Deps,
+    symbol: Annotated[str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH)] = "ALL",
+    days: Days = 30,
+    interval: Interval = None,
+) -> dict:
+    """Track record of the scheduled forecasts whose origin lies in the last `days` days: per
+    step errors, CRPS against the naive and drift baselines, band coverage, confidence ECE."""
+    return await deps.track_record.accuracy(symbol, interval or "1h", days)
+
+
+@router.get("/api/forecasts", responses=ERROR_RESPONSES)
+async def past_forecasts(
+    deps: Deps,
+    symbol: Symbol,
+    interval: Interval = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200), Digits] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict:
+    """Past forecasts of `symbol` with what happened, newest first (`nextCursor` pages on)."""
+    return await deps.track_record.forecasts(symbol, interval or "1h", start, end, limit, cursor)

@@ -1,0 +1,1 @@
+"""Operations: health, the runner client and monitor, lifecycle and telemetry."""
