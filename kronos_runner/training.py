@@ -161,7 +161,7 @@ def train_stage(
     best_dir = out / (MODEL_DIR if name == "predictor" else TOKENIZER_DIR)
 
     def save_best(val_loss: float | None) -> None:
-        module.trained = True
+        module.trained = module.trained or step > 0  # the start keeps its own label
         module.provenance = (provenance or {}) | {"stage": name, "steps": step, "valLoss": val_loss}
         module.save_pretrained(best_dir)
 
@@ -192,11 +192,11 @@ def train_stage(
         tqdm.write(f"{name}: resumed at step {step} of {settings.steps}")
     else:
         torch.manual_seed(seed)
-        if validate:
-            history.append(
-                {"step": 0, "val_loss": evaluate(loss_fn, module, val, settings.batch_size, device)}
-            )
+        if validate:  # the start is the first best: fine-tuning must beat its base
+            best = evaluate(loss_fn, module, val, settings.batch_size, device)
+            history.append({"step": 0, "val_loss": best})
             tqdm.write(f"{name} {json.dumps(history[-1])}")
+            save_best(best)
 
     def checkpoint() -> None:
         _save_atomic(
