@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,9 +44,14 @@ def dispatch(argv: list[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `kronos-forecast` console script."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the libraries' warnings (a source falling back, a retry) would add lines to the one-line
+    # failures; what the user needs is in the command's output or its error line
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:
         dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `kronos-forecast ... | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
     except Exception as exc:
         message = explain(exc)
         if message is None:

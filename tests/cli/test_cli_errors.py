@@ -68,6 +68,23 @@ def test_a_hub_id_not_cached_offline_is_one_line(ohlcv_dir: Path, tmp_path: Path
     assert "NeoQuasar/not-a-cached-model" in done.stderr and "KRONOS_MODEL" in done.stderr
 
 
+def test_unreachable_market_data_says_how_to_use_files(tmp_path: Path) -> None:
+    done = _cli(
+        "predict",
+        "--symbol",
+        "BTC",
+        MARKET_DATA_SOURCE="live",
+        COINGECKO_BASE_URL="http://127.0.0.1:9",  # the discard port: refused
+        BINANCE_BASE_URL="http://127.0.0.1:9",
+        MARKET_DATA_ATTEMPTS="1",
+        KRONOS_MODEL=str(tmp_path / "never-loaded"),
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "market data unavailable from live" in done.stderr
+    assert "MARKET_DATA_SOURCE=files" in done.stderr
+
+
 def test_commands_without_a_model_do_not_import_torch() -> None:
     code = (
         "import sys\nfrom cli import main\n"

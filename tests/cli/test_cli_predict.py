@@ -53,16 +53,6 @@ def test_a_bad_csv_is_one_line_and_exit_2(env, run_cli, tmp_path: Path) -> None:
     assert "timestamp,open,high,low,close" in err
 
 
-def test_unreachable_market_data_says_how_to_use_files(env, run_cli) -> None:
-    env.setenv("MARKET_DATA_SOURCE", "live")
-    env.setenv("COINGECKO_BASE_URL", "http://127.0.0.1:9")  # discard port: refused
-    env.setenv("BINANCE_BASE_URL", "http://127.0.0.1:9")
-    env.setenv("MARKET_DATA_ATTEMPTS", "1")
-    code, out, err = run_cli("predict", "--symbol", "BTC")
-    assert code == 2 and out == "" and err.count("\n") == 1
-    assert "market data unavailable from live" in err and "MARKET_DATA_SOURCE=files" in err
-
-
 def test_init_checkpoint_then_predict_says_untrained(env, run_cli, run_json, tmp_path) -> None:
     made = run_json("init-checkpoint", "--size", "mini", "--out", str(tmp_path / "ckpt"))
     assert made["trainedWeights"] is False
