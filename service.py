@@ -70,12 +70,13 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     runner_connection=NO_SESSION_REFRESH,
 )
 class KronosRunner:
-    """Loads tokenizer + model once per worker (in the background: the worker answers and stops
-    meanwhile); forecasts adaptive batches of series."""
+    """Loads tokenizer + model (and the KRONOS_CHALLENGERS) once per worker (in the background:
+    the worker answers and stops meanwhile); forecasts adaptive batches of series."""
 
     def __init__(self) -> None:
         from kronos_runner.loading import BackgroundCore  # torch: runner process only
         from kronos_runner.runner import ModelSpec
+        from kronos_runner.settings import RunnerSettings
         from kronos_runner.threads import set_process_threads
 
         set_process_threads(settings.kronos_threads or len(os.sched_getaffinity(0)))
@@ -89,6 +90,7 @@ class KronosRunner:
                 device=settings.device,
                 max_context=settings.kronos_max_context,
                 dtype=settings.kronos_dtype,
+                challengers=tuple(RunnerSettings().kronos_challengers),
             )
         )
 

@@ -1,4 +1,4 @@
-"""`kronos-forecast`: command-line tools wired like `service.py` (settings from the environment).
+"""`kronos-forecast replay`: the ledger's schedule, scoring and calibration over history.
 
     kronos-forecast replay --from 2025-10-01 --to 2026-04-01 --every 6h [--symbols BTC,ETH]
 
@@ -12,14 +12,16 @@ ledger are skipped.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
+from cli.envvars import CONTEXT, MODEL, SAMPLER, env_help
+from cli.errors import require_candle_dir
+from cli.model import load_pipeline
 from data_sources.files import load_candle_dir
-from forecast_api.settings import ServiceSettings, get_settings
+from forecast_api.settings import ServiceSettings
 from forecasting.gaps import regularise
 from ledger.records import RecordMeta, derive_seed
 from ledger.replay import replay
@@ -32,11 +34,18 @@ def _date(text: str) -> datetime:
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(prog="kronos-forecast")
-    commands = parser.add_subparsers(dest="command", required=True)
-    rp = commands.add_parser("replay", help="replay scheduled forecasts over history")
+ENV = (*MODEL, *SAMPLER, *CONTEXT, "trend_threshold", "market_data_dir", "ledger_url")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `replay`."""
+    rp = commands.add_parser(
+        "replay",
+        help="replay scheduled forecasts over history into the ledger",
+        description=__doc__,
+        epilog=env_help(*ENV, hub=True),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rp.add_argument("--from", dest="start", type=_date, required=True)
     rp.add_argument("--to", dest="end", type=_date, default=datetime.now(timezone.utc))
     rp.add_argument("--every", default="6h", help="cadence of the origins, e.g. 1h, 6h, 1d")
@@ -45,13 +54,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     rp.add_argument("--horizon", type=int, default=24)
     rp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     rp.add_argument("--no-progress", action="store_true")
-    return parser.parse_args(argv)
+    rp.set_defaults(run=run_replay)
 
 
 def candle_frames(settings: ServiceSettings, interval: str, symbols: str | None) -> dict:
     """The files source's candles per symbol, indexed by open time."""
     wanted = [s.strip().upper() for s in symbols.split(",")] if symbols else None
-    frames = load_candle_dir(settings.market.market_data_dir, interval, wanted)
+    frames = load_candle_dir(require_candle_dir(settings.market.market_data_dir), interval, wanted)
     out = {}
     for symbol, frame in frames.items():
         indexed = frame.set_index("timestamp")
@@ -62,17 +71,8 @@ def candle_frames(settings: ServiceSettings, interval: str, symbols: str | None)
 
 def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
     """Replay with the Kronos pipeline of the settings (loaded once)."""
-    from kronos_runner.pipeline import KronosPipeline  # torch: this command only
-    from kronos_runner.threads import set_process_threads
-
-    set_process_threads(args.threads)
-    pipeline = KronosPipeline.from_pretrained(
-        settings.kronos_model,
-        settings.kronos_tokenizer,
-        device=settings.device,
-        max_context=settings.kronos_max_context,
-        dtype=settings.kronos_dtype,
-    )
+    frames = candle_frames(settings, args.interval, args.symbols)
+    pipeline = load_pipeline(settings, args.threads)
     sampler = {"temperature": settings.kronos_temperature, "top_k": settings.kronos_top_k}
     sampler["top_p"] = settings.kronos_top_p
     interval = args.interval
@@ -110,7 +110,7 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
 
     report = replay(
         Ledger.open(settings.ledger_url),
-        candle_frames(settings, interval, args.symbols),
+        frames,
         interval=interval,
         start=args.start,
         end=args.end,
@@ -123,14 +123,3 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
         progress=not args.no_progress,
     )
     print(report)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `kronos-forecast` console script."""
-    args = parse_args(argv)
-    if args.command == "replay":
-        run_replay(args, get_settings())
-
-
-if __name__ == "__main__":
-    main()
