@@ -17,7 +17,9 @@ from ledger.store import Ledger
 SETTINGS = RecalibrationSettings(window=60, min_scored=15, prior=5.0)
 SCORE_COLUMNS = {"status", "scored_at", "realised", "abs_error", "pct_error", "crps", "crps_raw"}
 SCORE_COLUMNS |= {"pit", "hit80", "hit90", "hit80_raw", "hit90_raw", "direction_hit", "trend_hit"}
-SCORE_COLUMNS |= {"naive_crps", "naive_mae", "drift_crps", "drift_mae"}
+SCORE_COLUMNS |= {"naive_crps", "naive_mae", "drift_crps", "drift_mae", "pit_blend", "mae_raw"}
+SCORE_COLUMNS |= {"direction_hit_raw", "drift_hit80", "drift_hit90", "drift_direction_hit"}
+SCORE_COLUMNS |= {"rw_crps", "rw_mae", "rw_hit80", "rw_hit90", "rw_direction_hit"}
 
 
 def _frames(n: int = 260) -> dict[str, pd.DataFrame]:
