@@ -5,13 +5,14 @@
 `replay` runs the ledger's scheduler-equivalent, scorer and calibrator over historical candles
 of the files source between two dates at a cadence, into the ledger at LEDGER_URL, with strict
 no-look-ahead (see `ledger.replay`). Model, sampler, lookback and data directory come from the
-same settings as the service (KRONOS_*, MARKET_DATA_DIR). Resumable: origins already in the
-ledger are skipped.
+same settings as the service (KRONOS_*, MARKET_DATA_DIR); LEDGER_BLEND=off replays without the
+blend (the model served calibrated). Resumable: origins already in the ledger are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from data_sources.files import load_candle_dir
 from forecast_api.settings import ServiceSettings, get_settings
+from forecasting.blend import DEFAULT_BLEND, blend_switch
 from forecasting.gaps import regularise
 from ledger.records import RecordMeta, derive_seed
 from ledger.replay import replay
@@ -120,6 +122,7 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
         meta_for=meta_for,
         trend_threshold=settings.trend_threshold,
         context=settings.kronos_lookback,
+        blend=DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None,
         progress=not args.no_progress,
     )
     print(report)
