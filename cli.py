@@ -67,6 +67,7 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
     from kronos_runner.pipeline import KronosPipeline  # torch: this command only
     from kronos_runner.threads import set_process_threads
 
+    blend = DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None  # check first
     set_process_threads(args.threads)
     pipeline = KronosPipeline.from_pretrained(
         settings.kronos_model,
@@ -122,7 +123,7 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
         meta_for=meta_for,
         trend_threshold=settings.trend_threshold,
         context=settings.kronos_lookback,
-        blend=DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None,
+        blend=blend,
         progress=not args.no_progress,
     )
     print(report)
