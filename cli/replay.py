@@ -5,13 +5,14 @@
 `replay` runs the ledger's scheduler-equivalent, scorer and calibrator over historical candles
 of the files source between two dates at a cadence, into the ledger at LEDGER_URL, with strict
 no-look-ahead (see `ledger.replay`). Model, sampler, lookback and data directory come from the
-same settings as the service (KRONOS_*, MARKET_DATA_DIR). Resumable: origins already in the
-ledger are skipped.
+same settings as the service (KRONOS_*, MARKET_DATA_DIR); LEDGER_BLEND=off replays without the
+blend (the model served calibrated). Resumable: origins already in the ledger are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timezone
 
 import numpy as np
@@ -22,6 +23,7 @@ from cli.errors import require_candle_dir
 from cli.model import load_pipeline
 from data_sources.files import load_candle_dir
 from forecast_api.settings import ServiceSettings
+from forecasting.blend import DEFAULT_BLEND, blend_switch
 from forecasting.gaps import regularise
 from ledger.records import RecordMeta, derive_seed
 from ledger.replay import replay
@@ -71,6 +73,7 @@ def candle_frames(settings: ServiceSettings, interval: str, symbols: str | None)
 
 def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
     """Replay with the Kronos pipeline of the settings (loaded once)."""
+    blend = DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None  # check first
     frames = candle_frames(settings, args.interval, args.symbols)
     pipeline = load_pipeline(settings, args.threads)
     sampler = {"temperature": settings.kronos_temperature, "top_k": settings.kronos_top_k}
@@ -120,6 +123,7 @@ def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
         meta_for=meta_for,
         trend_threshold=settings.trend_threshold,
         context=settings.kronos_lookback,
+        blend=blend,
         progress=not args.no_progress,
     )
     print(report)
