@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 BODY_BYTES_PER_CANDLE = 1024
 CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+API_ROUTERS = (router, alerts_router, backtests_router)
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -147,7 +148,7 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
     """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
     without this route BentoML answers them in plain text. A known path with a trailing
     slash is redirected (307)."""
-    known = [r for r in request.app.routes if isinstance(r, APIRoute) and r.path != CATCH_ALL]
+    known = [r for rt in API_ROUTERS for r in rt.routes if isinstance(r, APIRoute)]
     if path.endswith("/"):
         bare = {**request.scope, "path": request.url.path.rstrip("/")}
         if any(route.matches(bare)[0] is Match.FULL for route in known):
@@ -180,9 +181,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(EmptyQueryIsAbsent)
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(alerts_router)
-    app.include_router(backtests_router)
+    for api_router in API_ROUTERS:
+        app.include_router(api_router)
     app.add_api_route(
         CATCH_ALL,
         unknown_route,
