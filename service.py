@@ -17,6 +17,7 @@ from typing import Any
 import bentoml
 
 from forecast_api.app import CATCH_ALL, build_services, create_app
+from forecast_api.backtests.task import TASK_ROUTE, submit_over_http
 from forecast_api.http.routes import provide
 from forecast_api.ops import telemetry
 from forecast_api.ops.lifecycle import Drain, DrainGuard, stop_flag
@@ -57,7 +58,7 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     return {
         "enabled": bool(s.cors_origins),
         "access_control_allow_origins": s.cors_origins,
-        "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+        "access_control_allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
         "access_control_allow_headers": ["*"],
     }
 
@@ -143,8 +144,15 @@ class ApiService:
         client = BentoRunnerClient(
             self.runner, timeout_s=settings.kronos_timeout, stop=stop_flag(drain)
         )
-        self.services = build_services(settings, client)
+        self.services = build_services(settings, client, enqueue=submit_over_http(TASK_ROUTE))
         provide(app, self.services)
+
+    @bentoml.task(route=TASK_ROUTE)
+    async def backtest(self, job_id: str) -> dict:
+        """Run one backtest job queued by `POST /api/backtests` (`forecast_api.backtests`)."""
+        if self.services.backtests is None:
+            return {"id": job_id, "status": "failed", "error": "no forecast ledger"}
+        return await self.services.backtests.run(job_id)
 
     @bentoml.on_startup
     async def start(self) -> None:
@@ -165,6 +173,8 @@ class ApiService:
         await self.services.health.monitor.stop()
         if self.services.ledger is not None:
             await self.services.ledger.stop()
+        if self.services.alerts is not None:
+            await self.services.alerts.stop()
         await self.services.market.aclose()
 
 

@@ -1,6 +1,7 @@
 """`kronos-forecast replay`: the ledger's schedule, scoring and calibration over history.
 
     kronos-forecast replay --from 2025-10-01 --to 2026-04-01 --every 6h [--symbols BTC,ETH]
+        [--forecaster kronos|naive|drift|fallback]
 
 `replay` runs the ledger's scheduler-equivalent, scorer and calibrator over historical candles
 of the files source between two dates at a cadence, into the ledger at LEDGER_URL, with strict
@@ -21,12 +22,11 @@ import pandas as pd
 from cli.envvars import CONTEXT, MODEL, SAMPLER, env_help
 from cli.errors import require_candle_dir
 from cli.model import load_pipeline
-from data_sources.files import load_candle_dir
+from forecast_api.backtests.frames import candle_frames
 from forecast_api.settings import ServiceSettings
 from forecasting.blend import DEFAULT_BLEND, blend_switch
-from forecasting.gaps import regularise
-from ledger.records import RecordMeta, derive_seed
 from ledger.replay import replay
+from ledger.replay_models import BASELINES, ReplayForecaster, baseline
 from ledger.store import Ledger
 
 
@@ -55,72 +55,60 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     rp.add_argument("--interval", default="1h")
     rp.add_argument("--horizon", type=int, default=24)
     rp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    rp.add_argument(
+        "--forecaster",
+        default="kronos",
+        choices=["kronos", *BASELINES],
+        help="the model (KRONOS_MODEL) or a baseline",
+    )
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(run=run_replay)
 
 
-def candle_frames(settings: ServiceSettings, interval: str, symbols: str | None) -> dict:
-    """The files source's candles per symbol, indexed by open time."""
-    wanted = [s.strip().upper() for s in symbols.split(",")] if symbols else None
-    frames = load_candle_dir(require_candle_dir(settings.market.market_data_dir), interval, wanted)
-    out = {}
-    for symbol, frame in frames.items():
-        indexed = frame.set_index("timestamp")
-        indexed.attrs["symbol"] = symbol
-        out[symbol] = indexed
-    return out
-
-
-def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
-    """Replay with the Kronos pipeline of the settings (loaded once)."""
-    blend = DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None  # check first
-    frames = candle_frames(settings, args.interval, args.symbols)
-    pipeline = load_pipeline(settings, args.threads)
+def kronos_forecaster(settings: ServiceSettings, threads: int | None) -> ReplayForecaster:
+    """The Kronos pipeline of the settings (loaded once) as a replay forecaster."""
+    pipeline = load_pipeline(settings, threads)
     sampler = {"temperature": settings.kronos_temperature, "top_k": settings.kronos_top_k}
     sampler["top_p"] = settings.kronos_top_p
-    interval = args.interval
 
-    def forecast_many(frames: list[pd.DataFrame], horizon: int) -> list[np.ndarray]:
-        """Close paths (samples, horizon) per context, after the gap rule."""
-        regular, seeds = [], []
-        for frame in frames:
-            series, _ = regularise(
-                frame.reset_index(),
-                max_fill=settings.kronos_max_fill,
-                min_length=settings.min_context,
-            )
-            regular.append(series)
-            seeds.append(derive_seed(frame.attrs["symbol"], interval, frame.index[-1]))
+    def predict(series: list[pd.DataFrame], horizon: int, seeds: list[int]) -> list[np.ndarray]:
+        """Close paths (samples, horizon) per regular series."""
         paths = pipeline.predict(
-            regular, horizon, samples=settings.kronos_samples, seed=seeds, **sampler
+            series, horizon, samples=settings.kronos_samples, seed=seeds, **sampler
         )
         return [f.closes for f in paths]
 
-    def meta_for(symbol: str, origin: int) -> RecordMeta:
-        """Provenance of a replayed forecast."""
-        return RecordMeta(
-            symbol=symbol,
-            interval=interval,
-            kind="replay",
-            model_kind="kronos",
-            model_id=settings.kronos_model,
-            tokenizer_id=settings.kronos_tokenizer,
-            revision=settings.kronos_model_revision,
-            samples=settings.kronos_samples,
-            seed=derive_seed(symbol, interval, origin),
-            sampler=sampler,
-        )
+    return ReplayForecaster(
+        model_kind="kronos",
+        model_id=settings.kronos_model,
+        samples=settings.kronos_samples,
+        predict=predict,
+        sampler=sampler,
+        tokenizer_id=settings.kronos_tokenizer,
+        revision=settings.kronos_model_revision,
+    )
 
+
+def run_replay(args: argparse.Namespace, settings: ServiceSettings) -> None:
+    """Replay with the Kronos pipeline of the settings, or a baseline (`--forecaster`)."""
+    blend = DEFAULT_BLEND if blend_switch(os.environ.get("LEDGER_BLEND")) else None  # check first
+    if args.forecaster == "kronos":
+        forecaster = kronos_forecaster(settings, args.threads)
+    else:
+        forecaster = baseline(args.forecaster, settings.kronos_samples)
+    interval = args.interval
     report = replay(
         Ledger.open(settings.ledger_url),
-        frames,
+        candle_frames(require_candle_dir(settings.market.market_data_dir), interval, args.symbols),
         interval=interval,
         start=args.start,
         end=args.end,
         every=args.every,
         horizon=args.horizon,
-        forecast_many=forecast_many,
-        meta_for=meta_for,
+        forecast_many=forecaster.forecast_many(
+            interval, max_fill=settings.kronos_max_fill, min_length=settings.min_context
+        ),
+        meta_for=forecaster.meta_for(interval),
         trend_threshold=settings.trend_threshold,
         context=settings.kronos_lookback,
         blend=blend,

@@ -14,6 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.alerts.alerting import Alerts
+from forecast_api.alerts.routes import router as alerts_router
+from forecast_api.backtests.jobs import Backtests, Enqueue
+from forecast_api.backtests.routes import router as backtests_router
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 BODY_BYTES_PER_CANDLE = 1024
 CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+API_ROUTERS = (router, alerts_router, backtests_router)
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -53,9 +58,13 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
 
 
 def build_services(
-    settings: ServiceSettings, runner: RunnerClient, source: MarketDataSource | None = None
+    settings: ServiceSettings,
+    runner: RunnerClient,
+    source: MarketDataSource | None = None,
+    enqueue: Enqueue | None = None,
 ) -> Services:
-    """The services of one API worker: market data, predictions and health on `runner`."""
+    """The services of one API worker: market data, predictions and health on `runner`;
+    backtests (with a ledger and `enqueue`, which queues a job id) and alert rules."""
     source = source or build_source(settings.market)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
@@ -87,12 +96,15 @@ def build_services(
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
     )
-    upkeep = None
+    upkeep = alerts = backtests = None
     if link is not None:
-        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings)
+        alerts = Alerts(settings, link.open, market)
+        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings, alerts.observe)
         health.ledger = upkeep
+        if enqueue is not None:
+            backtests = Backtests(settings, link.open, market, runner, enqueue)
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record, upkeep)
+    return Services(settings, market, predictions, health, track_record, upkeep, alerts, backtests)
 
 
 def max_body_size(settings: ServiceSettings) -> int:
@@ -136,7 +148,7 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
     """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
     without this route BentoML answers them in plain text. A known path with a trailing
     slash is redirected (307)."""
-    known = [r for r in router.routes if isinstance(r, APIRoute)]
+    known = [r for rt in API_ROUTERS for r in rt.routes if isinstance(r, APIRoute)]
     if path.endswith("/"):
         bare = {**request.scope, "path": request.url.path.rstrip("/")}
         if any(route.matches(bare)[0] is Match.FULL for route in known):
@@ -169,7 +181,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(EmptyQueryIsAbsent)
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
-    app.include_router(router)
+    for api_router in API_ROUTERS:
+        app.include_router(api_router)
     app.add_api_route(
         CATCH_ALL,
         unknown_route,

@@ -86,6 +86,22 @@ class ServiceSettings(BaseSettings):
     ledger_score_grace: float = Field(
         3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )
+    alert_max_rules: int = Field(20, ge=1, description="alert rules one client may hold")
+    alert_max_attempts: int = Field(5, ge=1, description="tries per webhook delivery")
+    alert_backoff: float = Field(
+        2.0, ge=0, description="seconds before a delivery's first retry (doubling after)"
+    )
+    alert_timeout: float = Field(10.0, gt=0, description="seconds a webhook may take to answer")
+    backtest_dir: Path = Field(Path("data/backtests"), description="the jobs' scratch ledgers")
+    backtest_max_concurrent: int = Field(2, ge=1, description="backtests queued or running")
+    backtest_max_origins: int = Field(
+        2000, ge=1, description="forecasts one backtest may replay (origins x symbols)"
+    )
+    backtest_lease: float = Field(
+        300.0,
+        gt=0,
+        description="seconds without a heartbeat before a job's worker is presumed gone",
+    )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
     port: int = Field(5000, ge=1, le=65535)

@@ -5,6 +5,8 @@
   candle has closed, how it scored. `status` is pending, scored or unscorable.
 - `step_quantiles`: each step's raw, blended and served quantile grids (for CRPS and PIT).
 - `schedule_claims`: the (symbol, interval, origin) a replica claimed for its scheduled forecast.
+- `alert_rules`, `alert_deliveries`: webhook rules on scheduled forecasts and what each fired.
+- `backtest_jobs`: backtests run on demand (status, parameters, progress, result or error).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -188,3 +192,64 @@ class ClaimRow(Base):
     owner: Mapped[str] = mapped_column(String(64))
     claimed_at: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AlertRuleRow(Base):
+    """A webhook rule evaluated on every scheduled forecast of its symbol and interval."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    condition: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"above", "hours", ...}
+    webhook: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_alert_rules_target", "symbol", "interval"),
+        Index("ix_alert_rules_client", "client"),
+    )
+
+
+class AlertDeliveryRow(Base):
+    """What one rule fired for one scheduled forecast (once per rule and origin)."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    origin: Mapped[int] = mapped_column(BigInteger)
+    forecast_uid: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes signed and sent
+    status: Mapped[str] = mapped_column(String(12))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    failures: Mapped[list[Any]] = mapped_column(JSON)  # [{"at", "error"}], oldest first
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("id"),
+        UniqueConstraint("rule_id", "origin", name="uq_alert_deliveries_once"),
+    )
+
+
+class BacktestJobRow(Base):
+    """A backtest run on demand into a scratch ledger of its own."""
+
+    __tablename__ = "backtest_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))  # queued | running | done | failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    done: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # origins replayed
+    total: Mapped[int] = mapped_column(Integer)  # origins of the window
+    owner: Mapped[str | None] = mapped_column(String(96))  # host:pid of the running worker
+    heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_backtest_jobs_status", "status"),)

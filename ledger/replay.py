@@ -88,14 +88,18 @@ def replay(
     settings: RecalibrationSettings = DEFAULT_SETTINGS,
     blend: BlendSettings | None = DEFAULT_BLEND,
     progress: bool = True,
+    on_origin: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Replay forecasts for every frame's symbol between start and end; see the module doc.
-    `blend` None: the blend is off (LEDGER_BLEND=off), the model is served calibrated."""
+    `blend` None: the blend is off (LEDGER_BLEND=off), the model is served calibrated.
+    `on_origin(n)` is told after each origin how many of the window's origins are done."""
     step = interval_seconds(interval)
     grid = origins(start, end, every, step)
     report = ReplayReport(origins=len(grid))
     seen = ledger.origins(interval, "replay", list(frames), grid[0], grid[-1]) if grid else set()
-    for t in tqdm(grid, desc="replay", unit="origin", disable=not progress):
+    for n, t in enumerate(tqdm(grid, desc="replay", unit="origin", disable=not progress)):
+        if on_origin is not None and n:
+            on_origin(n)
         _score(ledger, frames, t, step, report)
         ts = pd.Timestamp(t, unit="s", tz="UTC")
         todo = [s for s, df in frames.items() if (s, t) not in seen and ts in df.index]
@@ -122,4 +126,6 @@ def replay(
         report.recorded += ledger.insert(records)
     if grid:
         _score(ledger, frames, grid[-1], step, report)
+        if on_origin is not None:
+            on_origin(len(grid))
     return report

@@ -133,22 +133,22 @@ class PredictionService:
             for symbol, f in zip(symbols, found, strict=True)
         ]
 
-    async def schedule(self, symbols: Sequence[str], interval: str) -> list[str | None]:
+    async def schedule(self, symbols: Sequence[str], interval: str) -> list[CachedForecast | str]:
         """The scheduled forecasts of the latest candle with the default parameters: made (or
         taken from the cache, where a client's request made the same forecast) and recorded as
-        scheduled. Per symbol None, or why it failed."""
+        scheduled. Per symbol the forecast, or why it failed."""
         params = self.forecaster.params(None, None, None, interval)
         found = await self._forecasts(symbols, params, "scheduled")
-        failed: list[str | None] = []
+        made: list[CachedForecast | str] = []
         for f in found:
             if isinstance(f, BaseException):
-                failed.append(f"{type(f).__name__}: {f}")
+                made.append(f"{type(f).__name__}: {f}")
                 continue
             value, cached = f
             if cached and self.recorder is not None and value.record is not None:
                 self.recorder.submit(as_kind(value.record, "scheduled"))
-            failed.append(None)
-        return failed
+            made.append(value)
+        return made
 
     def _seed(self, key: PredictionKey, view: MarketView, params: Params) -> int:
         """The request's seed, else one fixed by symbol, interval and origin: a default forecast

@@ -61,6 +61,20 @@ class UnsupportedMediaTypeError(ServiceError):
     code = "unsupported_media_type"
 
 
+class NotFoundError(ServiceError):
+    """The resource the path names does not exist (an alert rule, a backtest job)."""
+
+    status = 404
+    code = "not_found"
+
+
+class LimitReachedError(ServiceError):
+    """A bounded resource is full (its message names the setting)."""
+
+    status = 429
+    code = "limit_reached"
+
+
 class UnknownSymbol(ServiceError):
     """The symbol is not in the asset registry."""
 

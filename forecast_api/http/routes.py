@@ -13,6 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
 
+from forecast_api.alerts.alerting import Alerts
+from forecast_api.backtests.jobs import Backtests
 from forecast_api.forecasts.distribution import DistributionRequest
 from forecast_api.forecasts.market import MarketData, canonical
 from forecast_api.forecasts.predictions import PredictionService
@@ -56,6 +58,8 @@ class Services:
     health: HealthReporter
     track_record: TrackRecord
     ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
+    alerts: Alerts | None = None  # alert rules (None: no ledger)
+    backtests: Backtests | None = None  # backtests on demand (None: no ledger)
 
 
 async def services(request: Request) -> Services:
@@ -65,6 +69,11 @@ async def services(request: Request) -> Services:
     if bound is None:
         raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
     return bound
+
+
+def client_of(request: Request) -> str:
+    """Who is asking, for per-client limits: the peer's address."""
+    return request.client.host if request.client else "unknown"
 
 
 def provide(app: FastAPI, bound: Services) -> None:

@@ -13,7 +13,7 @@ from ledger.models import Base, ForecastRow, QuantileRow, StepRow
 from ledger.scorer import score_due
 from ledger.store import Ledger
 
-HEAD = "0003"
+HEAD = "0004"  # the newest migration
 
 
 @pytest.mark.parametrize(
