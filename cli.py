@@ -12,12 +12,14 @@ ledger are skipped.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
+import cli_keys
 from data_sources.files import load_candle_dir
 from forecast_api.settings import ServiceSettings, get_settings
 from forecasting.gaps import regularise
@@ -36,6 +38,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="kronos-forecast")
     commands = parser.add_subparsers(dest="command", required=True)
+    cli_keys.add_parser(commands)
     rp = commands.add_parser("replay", help="replay scheduled forecasts over history")
     rp.add_argument("--from", dest="start", type=_date, required=True)
     rp.add_argument("--to", dest="end", type=_date, default=datetime.now(timezone.utc))
@@ -130,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "replay":
         run_replay(args, get_settings())
+    elif args.command == "keys":
+        sys.exit(cli_keys.run(args, get_settings().ledger_url))
 
 
 if __name__ == "__main__":
