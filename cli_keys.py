@@ -1,8 +1,8 @@
 """`kronos-forecast keys create|list|revoke`: API keys in the ledger database (LEDGER_URL).
 
-    kronos-forecast keys create --name alice [--quota 50000]   # the key alone on the last line
-    kronos-forecast keys list
-    kronos-forecast keys revoke alice
+kronos-forecast keys create --name alice [--quota 50000]   # the key alone on the last line
+kronos-forecast keys list
+kronos-forecast keys revoke alice
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.access.gate import KeyGate
+from forecast_api.access.keys import KeyRing
+from forecast_api.access.quota import Quotas
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
@@ -23,9 +26,12 @@ from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.data_source import DataSourceTracker
+from forecast_api.ops.fair_queue import FairRunnerClient
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.shared.redis_state import RedisState
+from forecast_api.shared.state import InProcessState, SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
@@ -52,11 +58,19 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
     return calibration, None
 
 
+def shared_state(settings: ServiceSettings) -> SharedState:
+    """Redis at REDIS_URL, else this worker alone."""
+    return RedisState(settings.redis_url) if settings.redis_url else InProcessState()
+
+
 def build_services(
     settings: ServiceSettings, runner: RunnerClient, source: MarketDataSource | None = None
 ) -> Services:
-    """The services of one API worker: market data, predictions and health on `runner`."""
+    """The services of one API worker: market data, predictions and health on `runner` (shared
+    fairly between clients), keys and quotas, the shared state."""
     source = source or build_source(settings.market)
+    shared = shared_state(settings)
+    runner = FairRunnerClient(runner, settings.runner_max_in_flight)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
     market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
@@ -77,6 +91,7 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
+        shared=shared,
     )
     predictions = PredictionService(
         settings,
@@ -86,13 +101,22 @@ def build_services(
         calibration=calibration,
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
+        shared=shared,
     )
     upkeep = None
     if link is not None:
         upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings)
         health.ledger = upkeep
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record, upkeep)
+    keys = KeyRing(
+        None if link is None else link.api_key,
+        key_quota=settings.key_compute_per_minute,
+        anonymous_quota=settings.anonymous_compute_per_minute,
+    )
+    quotas = Quotas(shared, max_labels=settings.key_metrics_labels)
+    return Services(
+        settings, market, predictions, health, track_record, keys, quotas, ledger=upkeep
+    )
 
 
 def max_body_size(settings: ServiceSettings) -> int:
@@ -168,6 +192,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     app.add_middleware(EmptyQueryIsAbsent)
     app.add_middleware(HeadAsGet)
+    if settings.require_keys:
+        app.add_middleware(KeyGate)
     install_error_handlers(app)
     app.include_router(router)
     app.add_api_route(
