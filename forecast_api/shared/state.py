@@ -46,6 +46,9 @@ class SharedState(Protocol):
     async def health(self) -> SharedStateHealth:
         """The backend's state for `/health` (may retry an unreachable backend, briefly)."""
 
+    async def aclose(self) -> None:
+        """Release connections."""
+
 
 class WindowCounters:
     """Fixed-window counters in this process (old windows are dropped as time moves on)."""
@@ -100,3 +103,6 @@ class InProcessState:
     async def health(self) -> SharedStateHealth:
         """In-process: nothing shared, nothing to fail."""
         return SharedStateHealth(backend="in-process", state="local")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
