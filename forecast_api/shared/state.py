@@ -55,16 +55,16 @@ class WindowCounters:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._counts: dict[tuple[str, int], int] = {}
+        self._counts: dict[tuple[str, int, int], int] = {}  # (bucket, window_s, window)
 
     def add(self, bucket: str, amount: int, window_s: int) -> tuple[int, float]:
         """Add `amount` to `bucket` in the window now: (total, seconds until it ends)."""
         now = self._clock()
         window = int(now // window_s)
-        for old in [k for k in self._counts if k[1] < window - 1]:
+        for old in [k for k in self._counts if k[1] == window_s and k[2] < window]:
             del self._counts[old]
-        total = self._counts.get((bucket, window), 0) + amount
-        self._counts[(bucket, window)] = total
+        total = self._counts.get((bucket, window_s, window), 0) + amount
+        self._counts[(bucket, window_s, window)] = total
         return total, (window + 1) * window_s - now
 
 
