@@ -2,8 +2,9 @@
 
 Each API worker keeps at most `max_in_flight` runner calls open; further calls wait in one lane
 per client, and a freed slot goes to the waiting client with the fewest calls in flight (ties:
-the one served longest ago). A greedy client's queued backlog therefore never sits ahead of
-another client's request: that one waits for a call in flight to finish, not for the backlog.
+the one served longest ago, a new client first). A greedy client's queued backlog therefore
+never sits ahead of another client's request: that one waits for a call in flight to finish,
+not for the backlog.
 The client of a call is the context's `current_client` (set per request by the access layer;
 background work such as scheduled rounds runs as `internal`).
 """
@@ -28,6 +29,8 @@ class FairRunnerClient:
         self.max_in_flight = max_in_flight
         self._active: Counter[str] = Counter()  # calls in flight per client
         self._lanes: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._served: dict[str, int] = {}  # when each client last got a slot (a sequence)
+        self._turns = 0
 
     @property
     def queued(self) -> int:
@@ -42,6 +45,8 @@ class FairRunnerClient:
             return await self.inner.forecast(items)
         finally:
             self._active[client] -= 1
+            if not self._active[client] and client not in self._lanes:
+                del self._active[client], self._served[client]
             self._dispatch()
 
     async def status(self) -> RunnerStatus:
@@ -51,7 +56,7 @@ class FairRunnerClient:
     async def _turn(self, client: str) -> None:
         """Return once `client` holds a slot."""
         if sum(self._active.values()) < self.max_in_flight and not self.queued:
-            self._active[client] += 1
+            self._grant(client)
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lanes.setdefault(client, deque()).append(turn)
@@ -63,6 +68,12 @@ class FairRunnerClient:
                 self._dispatch()
             raise
 
+    def _grant(self, client: str) -> None:
+        """Give `client` a slot."""
+        self._active[client] += 1
+        self._turns += 1
+        self._served[client] = self._turns
+
     def _dispatch(self) -> None:
         """Hand free slots to waiting clients, fewest calls in flight first."""
         while sum(self._active.values()) < self.max_in_flight:
@@ -72,13 +83,13 @@ class FairRunnerClient:
                 del self._lanes[name]
             if not self._lanes:
                 return
-            client = min(self._lanes, key=lambda n: self._active[n])  # first of ties: oldest
+            client = min(self._lanes, key=lambda n: (self._active[n], self._served.get(n, -1)))
             lane = self._lanes.pop(client)
             turn = lane.popleft()
             while turn.done() and lane:
                 turn = lane.popleft()
             if lane:
-                self._lanes[client] = lane  # back of the line among its equals
+                self._lanes[client] = lane
             if not turn.done():
-                self._active[client] += 1
+                self._grant(client)
                 turn.set_result(None)
