@@ -2,7 +2,8 @@
 
 `bentoml serve service:ApiService` starts both: the API service (FastAPI routes, cache, fallback)
 and, as its dependency, the runner (model weights, adaptive batching). Scale them independently
-with RUNNER_WORKERS / API_WORKERS or as separate deployments. All logic lives in `forecast_api`
+with RUNNER_WORKERS / API_WORKERS or as separate deployments: `bentoml serve service:KronosRunner`
+serves the runner alone, and RUNNER_URL points API services at it. All logic lives in `forecast_api`
 and `kronos_runner`; this file only wires them. The API process never imports torch: the runner's
 model code is imported inside the runner service only.
 """
@@ -138,7 +139,11 @@ telemetry.install(
 class ApiService:
     """The specification's REST API: /api/predict, /api/history, /api/assets, /health and more."""
 
-    runner = bentoml.depends(KronosRunner)
+    runner = (
+        bentoml.depends(url=settings.runner_url, on=KronosRunner)
+        if settings.runner_url
+        else bentoml.depends(KronosRunner)
+    )
 
     def __init__(self) -> None:
         client = BentoRunnerClient(
@@ -176,6 +181,7 @@ class ApiService:
         if self.services.alerts is not None:
             await self.services.alerts.stop()
         await self.services.market.aclose()
+        await self.services.quotas.shared.aclose()
 
 
 ApiService.add_asgi_middleware(DrainGuard, drain=drain)

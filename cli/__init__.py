@@ -1,8 +1,8 @@
 """`kronos-forecast`: command-line tools wired like `service.py` (settings from the environment).
 
-Subcommands: predict, backtest, train, finetune, replay, init-checkpoint (`--help` of each lists
-the environment variables it reads). A known failure prints one line saying what failed and how
-to fix it, and exits with status 2. Torch is imported only by the commands that need it.
+Subcommands: predict, backtest, train, finetune, replay, init-checkpoint, keys (`--help` of each
+lists the environment variables it reads). A known failure prints one line saying what failed
+and how to fix it, and exits with status 2. Torch is imported only by the commands that need it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cli import checkpoint, predict, replay
+from cli import checkpoint, keys, predict, replay
 from cli.errors import EXIT_KNOWN, explain
 from cli.tools import HELP, run_tool
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=f"{text} (see `kronos-forecast {name} --help`)")
     replay.add_parser(commands)
     checkpoint.add_parser(commands)
+    keys.add_parser(commands)
     return parser
 
 

@@ -14,6 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.access.gate import KeyGate
+from forecast_api.access.keys import KeyRing
+from forecast_api.access.quota import Quotas
 from forecast_api.alerts.alerting import Alerts
 from forecast_api.alerts.routes import router as alerts_router
 from forecast_api.backtests.jobs import Backtests, Enqueue
@@ -27,9 +30,12 @@ from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.data_source import DataSourceTracker
+from forecast_api.ops.fair_queue import FairRunnerClient
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.shared.redis_state import RedisState
+from forecast_api.shared.state import InProcessState, SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
@@ -57,15 +63,23 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
     return calibration, None
 
 
+def shared_state(settings: ServiceSettings) -> SharedState:
+    """Redis at REDIS_URL, else this worker alone."""
+    return RedisState(settings.redis_url) if settings.redis_url else InProcessState()
+
+
 def build_services(
     settings: ServiceSettings,
     runner: RunnerClient,
     source: MarketDataSource | None = None,
     enqueue: Enqueue | None = None,
 ) -> Services:
-    """The services of one API worker: market data, predictions and health on `runner`;
-    backtests (with a ledger and `enqueue`, which queues a job id) and alert rules."""
+    """The services of one API worker: market data, predictions and health on `runner` (shared
+    fairly between clients), keys and quotas, the shared state; backtests (with a ledger and
+    `enqueue`, which queues a job id) and alert rules."""
     source = source or build_source(settings.market)
+    shared = shared_state(settings)
+    runner = FairRunnerClient(runner, settings.runner_max_in_flight)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
     market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
@@ -86,6 +100,7 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
+        shared=shared,
     )
     predictions = PredictionService(
         settings,
@@ -95,6 +110,7 @@ def build_services(
         calibration=calibration,
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
+        shared=shared,
     )
     upkeep = alerts = backtests = None
     if link is not None:
@@ -104,7 +120,24 @@ def build_services(
         if enqueue is not None:
             backtests = Backtests(settings, link.open, market, runner, enqueue)
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record, upkeep, alerts, backtests)
+    keys = KeyRing(
+        None if link is None else link.api_key,
+        key_quota=settings.key_compute_per_minute,
+        anonymous_quota=settings.anonymous_compute_per_minute,
+    )
+    quotas = Quotas(shared, max_labels=settings.key_metrics_labels)
+    return Services(
+        settings,
+        market,
+        predictions,
+        health,
+        track_record,
+        keys,
+        quotas,
+        ledger=upkeep,
+        alerts=alerts,
+        backtests=backtests,
+    )
 
 
 def max_body_size(settings: ServiceSettings) -> int:
@@ -180,6 +213,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     app.add_middleware(EmptyQueryIsAbsent)
     app.add_middleware(HeadAsGet)
+    if settings.require_keys:
+        app.add_middleware(KeyGate)
     install_error_handlers(app)
     for api_router in API_ROUTERS:
         app.include_router(api_router)

@@ -104,6 +104,33 @@ class ServiceSettings(BaseSettings):
     )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
+    redis_url: str = Field(
+        "",
+        description="shared cache, single-flight and quotas (redis://host:6379/0); empty: "
+        "each worker alone",
+    )
+    runner_url: str = Field(
+        "", description="a runner served elsewhere (http://host:3000); empty: served here"
+    )
+    runner_max_in_flight: int = Field(
+        16,
+        ge=1,
+        description="runner calls one API worker keeps in flight (default: one runner batch, "
+        "KRONOS_MAX_BATCH_SIZE's default); the rest queue fairly, round-robin by client",
+    )
+    require_keys: bool = Field(False, description="every route needs an API key")
+    key_compute_per_minute: int = Field(
+        100_000, ge=0, description="path-steps (samples x horizon) a key may compute per minute"
+    )
+    anonymous_compute_per_minute: int = Field(
+        20_000,
+        ge=0,
+        description="path-steps all keyless clients together may compute per "
+        "minute (0: computing needs a key)",
+    )
+    key_metrics_labels: int = Field(
+        20, ge=0, description="key names with their own /metrics label; the rest are `other`"
+    )
     port: int = Field(5000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     market: MarketDataSettings = Field(default_factory=MarketDataSettings, exclude=True)

@@ -253,3 +253,15 @@ class BacktestJobRow(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_backtest_jobs_status", "status"),)
+
+
+class ApiKeyRow(Base):
+    """An API key (migration 0005): its name, the sha256 of the key (never the key), its
+    own compute quota (path-steps per minute; NULL: KEY_COMPUTE_PER_MINUTE) and when revoked."""
+
+    __tablename__ = "api_keys"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    quota: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)

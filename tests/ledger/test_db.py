@@ -5,15 +5,22 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from ledger_helpers import HOUR, T0, constant_closes, record
 from sqlalchemy import func, insert, inspect, select
 
-from ledger.db import create_ledger_engine, current_revision, driver_url, migrate
+from ledger.db import (
+    alembic_config,
+    create_ledger_engine,
+    current_revision,
+    driver_url,
+    migrate,
+)
 from ledger.models import Base, ForecastRow, QuantileRow, StepRow
 from ledger.scorer import score_due
 from ledger.store import Ledger
 
-HEAD = "0004"  # the newest migration
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration
 
 
 @pytest.mark.parametrize(
