@@ -89,6 +89,7 @@ class KronosRunner:
                 device=settings.device,
                 max_context=settings.kronos_max_context,
                 dtype=settings.kronos_dtype,
+                test_slowdown_s=settings.test_slowdown_s,
             )
         )
 

@@ -8,6 +8,10 @@ it stops before the next model pass (a series' encoding or prefill, a generation
 decoding) once every item of the group has expired; an item that expires while others of its
 group still wait is computed with them. Abandoned work thus costs the runner about one model pass
 past its deadline.
+
+`ModelSpec.test_slowdown_s` (KRONOS_TEST_SLOWDOWN_S, honoured only with KRONOS_TEST_HOOKS=true)
+is a test hook: the runner waits that long before every model pass, so tests can make forecasts
+slow on any CPU with the deadline rules above unchanged. Never set it in production.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which checkpoints to load and where: hub ids or local directories, device, dtype."""
+    """Which checkpoints to load and where: hub ids or local directories, device, dtype; and
+    the test hook's wait before each model pass (0: off)."""
 
     model: str | Path
     tokenizer: str | Path
@@ -41,6 +46,7 @@ class ModelSpec:
     device: str = "auto"
     max_context: int = 512
     dtype: str | None = None
+    test_slowdown_s: float = 0.0
 
 
 class RunnerCore:
@@ -51,10 +57,12 @@ class RunnerCore:
         pipeline: KronosPipeline | None,
         status: RunnerStatus,
         clock: Callable[[], float] = time.time,
+        slowdown_s: float = 0.0,
     ) -> None:
         self.pipeline = pipeline
         self._status = status
         self._clock = clock
+        self._slowdown_s = slowdown_s
         self._trimmer = HeapTrimmer()
 
     @classmethod
@@ -82,6 +90,12 @@ class RunnerCore:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return cls(None, status)
+        if spec.test_slowdown_s:
+            logger.warning(
+                "TEST HOOK ACTIVE: the runner waits %.3f s before every model pass "
+                "(KRONOS_TEST_SLOWDOWN_S with KRONOS_TEST_HOOKS=true); never in production",
+                spec.test_slowdown_s,
+            )
         status = RunnerStatus(
             loaded=True,
             modelId=str(spec.model),
@@ -92,7 +106,7 @@ class RunnerCore:
             + "+"
             + checkpoint_digest(spec.tokenizer, spec.tokenizer_revision),
         )
-        return cls(pipeline, status)
+        return cls(pipeline, status, slowdown_s=spec.test_slowdown_s)
 
     def status(self) -> RunnerStatus:
         """Whether the model is loaded, and why not."""
@@ -120,6 +134,13 @@ class RunnerCore:
         """Whether the item's deadline has passed."""
         return item.deadline is not None and self._clock() >= item.deadline
 
+    def _before_pass(self, items: list[RunnerItem]) -> bool:
+        """Asked before each model pass: wait the test slowdown (if any), then whether every
+        item's deadline has passed."""
+        if self._slowdown_s:
+            time.sleep(self._slowdown_s)
+        return all(self._late(item) for item in items)
+
     def _expired(self, item: RunnerItem, results: list[RunnerResult | None], index: int) -> bool:
         """Record an `expired` result for an item whose deadline has passed."""
         late = self._late(item)
@@ -141,7 +162,7 @@ class RunnerCore:
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 seed=[item.seed for item in items],
-                should_stop=lambda: all(self._late(item) for item in items),
+                should_stop=lambda: self._before_pass(items),
             )
         except GenerationStopped as stop:
             reason = f"the API stopped waiting for every item of the batch ({stop})"
