@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from forecast_api.runner_monitor import RunnerMonitor
 from kronos_runner.wire import RunnerStatus
@@ -71,14 +73,23 @@ async def test_background_refresh_updates_the_view_and_its_age() -> None:
     now = [datetime(2025, 1, 1, tzinfo=timezone.utc)]
     monitor = RunnerMonitor(ScriptedRunner(LOADING, LOADED), interval_s=0, clock=lambda: now[0])
     monitor.start()
-    for _ in range(100):  # each sleep(0) lets the background task run one check
+    try:
+        view = await background_until(monitor, lambda v: v.state == "loaded")
+        assert view.age_s() == 0
+        now[0] += timedelta(seconds=5)
+        assert view.age_s() == 5  # the age is counted from the check
+        # the background task checks again, at the new time
+        await background_until(monitor, lambda v: v.age_s() == 0)
+    finally:
+        await monitor.stop()
+
+
+async def background_until(monitor: RunnerMonitor, done: Callable[[Any], bool]) -> Any:
+    """The monitor's view once `done(view)`; fails after 1,000 turns of the event loop (each
+    lets the background task take a step), without waiting on any clock."""
+    for _ in range(1000):
         view = await monitor.view()
-        if view.state == "loaded":
-            break
+        if done(view):
+            return view
         await asyncio.sleep(0)
-    assert view.state == "loaded" and view.age_s() == 0
-    now[0] += timedelta(seconds=5)
-    assert view.age_s() == 5  # the age is counted from the check
-    await asyncio.sleep(0)  # the background task checks again, at the new time
-    assert (await monitor.view()).age_s() == 0
-    await monitor.stop()
+    raise AssertionError(f"the background refresh never got there: {view}")
