@@ -93,6 +93,7 @@ class KronosRunner:
                 max_context=settings.kronos_max_context,
                 dtype=settings.kronos_dtype,
                 challengers=tuple(RunnerSettings().kronos_challengers),
+                test_slowdown_s=settings.test_slowdown_s,
             )
         )
 

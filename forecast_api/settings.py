@@ -6,6 +6,7 @@ Every name here is documented in `.env.example`; the market-data names belong to
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from data_sources import MarketDataSettings
 from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceSettings(BaseSettings):
@@ -133,6 +136,10 @@ class ServiceSettings(BaseSettings):
     )
     port: int = Field(5000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    kronos_test_hooks: bool = Field(False, description="TEST ONLY: honour KRONOS_TEST_* hooks")
+    kronos_test_slowdown_s: float = Field(
+        0.0, ge=0, description="TEST ONLY: runner wait before each model pass (needs the hooks)"
+    )
     market: MarketDataSettings = Field(default_factory=MarketDataSettings, exclude=True)
 
     @field_validator(
@@ -195,6 +202,16 @@ class ServiceSettings(BaseSettings):
     def batch_latency_ms(self) -> int:
         """The runner's batching latency budget: KRONOS_MAX_LATENCY_MS, else KRONOS_TIMEOUT."""
         return self.kronos_max_latency_ms or max(1, round(self.kronos_timeout * 1000))
+
+    @property
+    def test_slowdown_s(self) -> float:
+        """The runner's test slowdown: KRONOS_TEST_SLOWDOWN_S only with KRONOS_TEST_HOOKS=true
+        (otherwise 0, and a warning that it is ignored)."""
+        if self.kronos_test_hooks:
+            return self.kronos_test_slowdown_s
+        if self.kronos_test_slowdown_s:
+            logger.warning("KRONOS_TEST_SLOWDOWN_S ignored: test hooks are off (KRONOS_TEST_HOOKS)")
+        return 0.0
 
     @property
     def default_horizon(self) -> int:

@@ -12,6 +12,10 @@ past its deadline.
 Challengers (KRONOS_CHALLENGERS) are further checkpoints, each loaded as its own pipeline; an
 item names one in `model` (None: the main model). Items go to their model's pipeline, grouped by
 sampling parameters there; a challenger that failed to load fails only its own items.
+
+`ModelSpec.test_slowdown_s` (KRONOS_TEST_SLOWDOWN_S, honoured only with KRONOS_TEST_HOOKS=true)
+is a test hook: the runner waits that long before every model pass, so tests can make forecasts
+slow on any CPU with the deadline rules above unchanged. Never set it in production.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which checkpoints to load and where: hub ids or local directories, device, dtype."""
+    """Which checkpoints to load and where: hub ids or local directories, device, dtype; and
+    the test hook's wait before each model pass (0: off)."""
 
     model: str | Path
     tokenizer: str | Path
@@ -55,6 +60,7 @@ class ModelSpec:
     max_context: int = 512
     dtype: str | None = None
     challengers: tuple[Challenger, ...] = ()
+    test_slowdown_s: float = 0.0
 
 
 def load_pipeline(
@@ -101,11 +107,13 @@ class RunnerCore:
         status: RunnerStatus,
         clock: Callable[[], float] = time.time,
         challengers: Mapping[str, KronosPipeline | None] | None = None,
+        slowdown_s: float = 0.0,
     ) -> None:
         self.pipeline = pipeline
         self.challengers = dict(challengers or {})
         self._status = status
         self._clock = clock
+        self._slowdown_s = slowdown_s
         self._trimmer = HeapTrimmer()
 
     @classmethod
@@ -126,8 +134,14 @@ class RunnerCore:
                 spec, model, tokenizer, tokenizer_revision=revision
             )
             states.append(ChallengerState(name=challenger.name, **fields))
+        if spec.test_slowdown_s:
+            logger.warning(
+                "TEST HOOK ACTIVE: the runner waits %.3f s before every model pass "
+                "(KRONOS_TEST_SLOWDOWN_S with KRONOS_TEST_HOOKS=true); never in production",
+                spec.test_slowdown_s,
+            )
         status = RunnerStatus(**state, challengers=states)
-        return cls(pipeline, status, challengers=challengers)
+        return cls(pipeline, status, challengers=challengers, slowdown_s=spec.test_slowdown_s)
 
     def status(self) -> RunnerStatus:
         """Whether the model is loaded, and why not."""
@@ -179,6 +193,13 @@ class RunnerCore:
         """Whether the item's deadline has passed."""
         return item.deadline is not None and self._clock() >= item.deadline
 
+    def _before_pass(self, items: list[RunnerItem]) -> bool:
+        """Asked before each model pass: wait the test slowdown (if any), then whether every
+        item's deadline has passed."""
+        if self._slowdown_s:
+            time.sleep(self._slowdown_s)
+        return all(self._late(item) for item in items)
+
     def _expired(self, item: RunnerItem, results: list[RunnerResult | None], index: int) -> bool:
         """Record an `expired` result for an item whose deadline has passed."""
         late = self._late(item)
@@ -201,7 +222,7 @@ class RunnerCore:
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 seed=[item.seed for item in items],
-                should_stop=lambda: all(self._late(item) for item in items),
+                should_stop=lambda: self._before_pass(items),
             )
         except GenerationStopped as stop:
             reason = f"the API stopped waiting for every item of the batch ({stop})"
