@@ -7,8 +7,10 @@ Random weights of Kronos-small's official sizes (`bench_generate.build`, float32
 core in this process (no HTTP), the files source over copies of the shared hourly candles under
 `symbols` names (ASSETS=all), a fresh SQLite ledger per chunk size and one upkeep round with
 LEDGER_SCHEDULE=1h and the default parameters (30 paths, 24 steps, 400 candles of context).
-Prints a markdown table: chunk size, runner calls, round seconds, forecasts per hour and per
-core-hour (cores = torch threads). bfloat16 is tried only where the CPU has AVX512-BF16/AMX.
+Prints a markdown table: chunk size, runner calls, round seconds (wall and this process's CPU),
+forecasts per wall hour, per core-hour of wall time (cores = torch threads) and per CPU-hour the
+process used (the figure that holds on a machine shared with other work). bfloat16 is tried
+only where the CPU has AVX512-BF16/AMX.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ def market_dir(directory: Path, count: int) -> None:
         shutil.copy(sources[i % len(sources)], directory / f"S{i:02d}_1h.csv")
 
 
-async def one_round(core: RunnerCore, directory: Path, chunk: int) -> tuple[int, int, float]:
-    """(forecasts made, runner calls, seconds) of one upkeep round on a fresh ledger."""
+async def one_round(core: RunnerCore, directory: Path, chunk: int) -> tuple[int, int, float, float]:
+    """(forecasts made, runner calls, wall seconds, CPU seconds) of one upkeep round on a fresh
+    ledger."""
     settings = ServiceSettings(
         _env_file=None,
         kronos_model=CASE.model,
@@ -73,14 +76,14 @@ async def one_round(core: RunnerCore, directory: Path, chunk: int) -> tuple[int,
     runner = InProcessRunner(core)
     services = build_services(settings, runner)
     assert services.ledger is not None
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     await services.ledger.round()
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     if services.ledger.state.last_error:
         raise SystemExit(f"round failed: {services.ledger.state.last_error}")
     await services.ledger.link.writer.flush()
     await services.health.monitor.stop()
-    return services.ledger.state.scheduled, len(runner.calls), elapsed
+    return services.ledger.state.scheduled, len(runner.calls), elapsed, cpu
 
 
 def main() -> None:
@@ -93,8 +96,11 @@ def main() -> None:
     cores = set_process_threads(args.threads)
     dtypes = ["float32", *(["bfloat16"] if cpu_has_bf16() else [])]
     print(f"{cores} torch threads; bfloat16: {'yes' if len(dtypes) > 1 else 'n/a on this CPU'}")
-    print("| dtype | chunk | symbols | runner calls | round s | forecasts / h | per core-hour |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| dtype | chunk | symbols | runner calls | round s | CPU s | forecasts / h "
+        "| per core-hour | per CPU-hour |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         market_dir(directory, args.symbols)
@@ -102,11 +108,11 @@ def main() -> None:
             status = RunnerStatus(loaded=True, modelId=CASE.model, tokenizerId=CASE.tokenizer)
             core = RunnerCore(build(CASE, dtype), status)
             for chunk in (int(c) for c in args.chunks.split(",")):
-                made, calls, seconds = asyncio.run(one_round(core, directory, chunk))
+                made, calls, seconds, cpu = asyncio.run(one_round(core, directory, chunk))
                 rate = made / seconds * 3600
                 print(
-                    f"| {dtype} | {chunk} | {made} | {calls} | {seconds:.1f} | {rate:.0f} | "
-                    f"{rate / cores:.0f} |"
+                    f"| {dtype} | {chunk} | {made} | {calls} | {seconds:.1f} | {cpu:.1f} | "
+                    f"{rate:.0f} | {rate / cores:.0f} | {made / cpu * 3600:.0f} |"
                 )
 
 

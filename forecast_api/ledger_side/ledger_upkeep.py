@@ -83,13 +83,14 @@ class LedgerUpkeep:
         self.link, self.market, self.predictions = link, market, predictions
         self.monitor, self.settings = monitor, settings
         self.now: dict[str, float] = {}
+        self._read_at: dict[str, float] = {}  # time.monotonic() when `now` was read
         self.schedulers = {
             interval: Scheduler(
                 link,
                 interval,
                 [],  # the symbols of each round: `_symbols`
                 partial(self._issue, interval),
-                clock=partial(self.now.__getitem__, interval),
+                clock=partial(self._clock, interval),
                 delay=0.0,
                 chunk=settings.ledger_chunk_symbols,
             )
@@ -106,6 +107,11 @@ class LedgerUpkeep:
         """One chunk of scheduled forecasts (one runner call): per symbol None or why it failed
         (the scheduler retries those)."""
         return await self.predictions.schedule(symbols, interval)
+
+    def _clock(self, interval: str) -> float:
+        """The market's time for the scheduler: as last read, advanced by the time since, so a
+        long round sees the next candle close (and stops) when the market would."""
+        return self.now[interval] + time.monotonic() - self._read_at[interval]
 
     async def _runner_settled(self) -> bool:
         """Whether the runner has loaded its model (or the fallback was decided): scheduled
@@ -133,6 +139,7 @@ class LedgerUpkeep:
         """Schedule, score and refit one interval (see the module doc)."""
         now = await self.market.now(interval)
         self.now[interval] = now.timestamp()
+        self._read_at[interval] = time.monotonic()
         if interval in self.schedulers and await self._runner_settled():
             issued = await self.schedulers[interval].tick()
             self.state.scheduled += len(issued)

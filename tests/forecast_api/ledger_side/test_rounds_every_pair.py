@@ -1,6 +1,6 @@
 """A scheduled round over 400 symbols (ASSETS=all on 400 candle files, the tiny checkpoint):
-every symbol is forecast in chunks of LEDGER_CHUNK_SYMBOLS series per runner call, and the next
-candles score them all."""
+every symbol is forecast in chunks of LEDGER_CHUNK_SYMBOLS series per runner call, the next
+candles score them all, and the round's retention deletes their grids once out of the window."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_a_round_over_400_symbols_is_chunked_and_scored(make_settings, core, tmp
         ledger_chunk_symbols=CHUNK,
         kronos_max_horizon=HORIZON,
         ledger_score_grace=0,
+        ledger_grid_retention_days=1 / 24,  # an hour
         market=MarketDataSettings(
             _env_file=None, market_data_source="files", market_data_dir=tmp_path, assets="all"
         ),
@@ -64,6 +65,9 @@ def test_a_round_over_400_symbols_is_chunked_and_scored(make_settings, core, tmp
         await upkeep.round()
         assert upkeep.state.last_error is None, upkeep.state.last_error
         assert upkeep.state.scored == PAIRS * HORIZON
+        # the first round's forecasts (origin 3 h before now) are scored and out of the hour
+        assert upkeep.state.grids_pruned == PAIRS * HORIZON
+        assert (await services.health.report()).ledger.gridsPruned == PAIRS * HORIZON
         assert await upkeep.link.writer.flush()
         await services.health.monitor.stop()
 
