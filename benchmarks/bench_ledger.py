@@ -2,11 +2,12 @@
 
 Usage, from the repository root:
     python -m benchmarks.bench_ledger [--url sqlite:///tmp/bench.db] [--days 90] [--per-day 4]
+        [--symbols 8]
     python -m benchmarks.bench_ledger --existing --url sqlite:////tmp/replay/ledger.db [--now T]
-Fills a fresh ledger with `days` x 8 symbols x `per-day` scheduled 24-step forecasts (random-walk
-paths of 100 samples), scores them, then prints a markdown table of the median and minimum
-seconds of `accuracy(ALL, days)` (computed, "cold", and answered from the ledger's result cache),
-`accuracy(BTC, 30)`, `gauges` and one `forecasts` page.
+Fills a fresh ledger with `days` x `symbols` (8 by default) x `per-day` scheduled 24-step
+forecasts (random-walk paths of 100 samples), scores them, then prints a markdown table of the
+median and minimum seconds of `accuracy(ALL, days)` (computed, "cold", and answered from the
+ledger's result cache), `accuracy(BTC, 30)`, `gauges` and one `forecasts` page.
 With `--existing` it times the queries on the ledger at `--url` as it is (a replayed one), at
 `--now` (default: the close of the newest scored candle, the files source's "now").
 """
@@ -33,17 +34,32 @@ HOUR, DAY = 3600, 86400
 END = 1_775_000_000 // DAY * DAY
 
 
-def fill(ledger: Ledger, days: int, per_day: int, horizon: int = 24) -> int:
-    """Record and score the synthetic track record; returns the number of forecasts."""
+def symbols(count: int) -> list[str]:
+    """The first `count` of SYMBOLS, then S0008, S0009, ..."""
+    return [*SYMBOLS, *(f"S{i:04d}" for i in range(len(SYMBOLS), count))][:count]
+
+
+def fill(
+    ledger: Ledger,
+    days: int,
+    per_day: int,
+    horizon: int = 24,
+    *,
+    names: list[str] = SYMBOLS,
+    interval: str = "1h",
+    end: int = END,
+) -> int:
+    """Record and score the synthetic track record of `names` (forecasts of `interval` from
+    `per_day` origins a day over the `days` before `end`); returns the number of forecasts."""
     rng = np.random.default_rng(0)
     cadence = DAY // per_day
-    origins = range(END - days * DAY, END, cadence)
+    origins = range(end - days * DAY, end, cadence)
     count = 0
     for origin in origins:
         batch = []
-        for symbol in SYMBOLS:
+        for symbol in names:
             paths = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal((100, horizon)), axis=1))
-            meta = RecordMeta(symbol, "1h", "scheduled", "kronos", "bench", 100, seed=origin)
+            meta = RecordMeta(symbol, interval, "scheduled", "kronos", "bench", 100, seed=origin)
             context = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal(65)))
             batch.append(
                 build_record(
@@ -62,7 +78,7 @@ def fill(ledger: Ledger, days: int, per_day: int, horizon: int = 24) -> int:
     def closes(_symbol, _interval, times):
         return {t: float(100.0 * np.exp(0.02 * np.sin(t.timestamp() / 9999.0))) for t in times}
 
-    score_due(ledger, closes, END + 2 * DAY, grace=0)
+    score_due(ledger, closes, end + 2 * DAY, grace=0)
     return count
 
 
@@ -89,6 +105,7 @@ def main() -> None:
     parser.add_argument("--url", default="sqlite:////tmp/bench-ledger.db")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--per-day", type=int, default=4)
+    parser.add_argument("--symbols", type=int, default=len(SYMBOLS))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--existing", action="store_true", help="time an existing ledger")
     parser.add_argument("--now", default=None, help="ISO time (with --existing)")
@@ -99,9 +116,9 @@ def main() -> None:
         print(f"existing ledger {args.url}, now {pd.Timestamp(now, unit='s', tz='UTC')}")
     else:
         start = time.perf_counter()
-        n = fill(ledger, args.days, args.per_day)
+        n = fill(ledger, args.days, args.per_day, names=symbols(args.symbols))
         elapsed = time.perf_counter() - start
-        print(f"filled {n} forecasts x 24 steps in {elapsed:.1f} s ({args.url})")
+        print(f"filled {n} forecasts x 24 steps of {args.symbols} symbols in {elapsed:.1f} s")
         now = END + DAY
 
     def cold(symbol: str, days: int) -> Callable[[], object]:

@@ -28,7 +28,12 @@ def build_source(
     settings = MarketDataSettings() if settings is None else settings
     assets = AssetRegistry.from_settings(settings) if assets is None else assets
     if settings.market_data_source == "files":
-        return FilesSource(settings.market_data_dir, assets, now=settings.market_data_files_now)
+        return FilesSource(
+            settings.market_data_dir,
+            assets,
+            now=settings.market_data_files_now,
+            every_file=settings.exchange_assets,
+        )
     return LiveSource(settings, assets)
 
 

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 
 class Asset(BaseModel):
-    """One tradable asset: `name` is its CoinGecko id, `binance_pair` its Binance spot pair."""
+    """One tradable asset: `name` is its CoinGecko id (its lower-case symbol when `coingecko` is
+    False: a pair the exchange lists that no CoinGecko id is known for), `binance_pair` its
+    Binance spot pair."""
 
     model_config = ConfigDict(frozen=True)
 
     symbol: str
     name: str
     binance_pair: str | None = None
+    coingecko: bool = True
 
     @field_validator("symbol", "binance_pair")
     @classmethod
@@ -41,9 +44,9 @@ class Asset(BaseModel):
         return value
 
     @property
-    def coingecko_id(self) -> str:
-        """The CoinGecko id (same as `name`)."""
-        return self.name
+    def coingecko_id(self) -> str | None:
+        """The CoinGecko id (same as `name`), None when none is known."""
+        return self.name if self.coingecko else None
 
 
 DEFAULT_ASSETS: tuple[Asset, ...] = tuple(
@@ -71,8 +74,12 @@ class AssetRegistry:
 
     @classmethod
     def from_settings(cls, settings: MarketDataSettings) -> AssetRegistry:
-        """The defaults plus `settings.assets_extra` (an extra asset replaces a default one)."""
-        return cls([*DEFAULT_ASSETS, *settings.assets_extra])
+        """The defaults plus the listed `ASSETS` (an extra asset replaces a default one)."""
+        return cls([*DEFAULT_ASSETS, *settings.listed_assets])
+
+    def replace(self, assets: Iterable[Asset]) -> None:
+        """Make `assets` the registry's assets (a refreshed exchange universe)."""
+        self._assets = {asset.symbol: asset for asset in assets}
 
     def get(self, symbol: str) -> Asset:
         """The asset for `symbol` (any case); raises :class:`UnknownSymbolError`."""
@@ -93,3 +100,22 @@ class AssetRegistry:
 
     def __len__(self) -> int:
         return len(self._assets)
+
+
+def exchange_universe(
+    pairs: Iterable[tuple[str, str | None]], known: Iterable[Asset], kept: Iterable[Asset] = ()
+) -> list[Asset]:
+    """The assets of the exchange's (base symbol, pair) list. A known asset (the defaults and the
+    listed `ASSETS`) keeps its CoinGecko id and pair; any other gets no CoinGecko id. Known
+    assets come first, in their order; a `kept` one (listed explicitly) stays when the exchange
+    does not list it, a default does not."""
+    by_symbol = {asset.symbol: asset for asset in known}
+    always = {asset.symbol for asset in kept}
+    listed: dict[str, Asset] = {}
+    for base, pair in pairs:
+        symbol = base.strip().upper()
+        listed[symbol] = by_symbol.get(symbol) or Asset(
+            symbol=symbol, name=symbol.lower(), binance_pair=pair, coingecko=False
+        )
+    first = [a for s, a in by_symbol.items() if s in listed or s in always]
+    return [*first, *(a for s, a in listed.items() if s not in by_symbol)]

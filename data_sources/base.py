@@ -35,6 +35,9 @@ class MarketDataSource(ABC):
     async def history(self, symbol: str, days: int) -> History:
         """`days` of price/volume/market-cap points (hourly up to 90 days, daily beyond)."""
 
+    async def refresh_assets(self) -> None:  # noqa: B027 (a no-op unless overridden)
+        """Bring `assets` up to date with the universe (ASSETS=all); a no-op otherwise."""
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections."""

@@ -18,6 +18,8 @@ from .settings import MarketDataSettings
 NAME = "binance"
 MAX_LIMIT = 1000  # klines per request
 KLINES_WEIGHT = 2
+EXCHANGE_INFO_WEIGHT = 20
+QUOTE_ASSET = "USDT"  # the universe of ASSETS=all: pairs quoted in USDT
 _COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "close_ms", "amount")
 
 
@@ -46,6 +48,13 @@ class BinanceClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+
+    async def usdt_pairs(self) -> list[tuple[str, str]]:
+        """(base asset, pair) of every USDT pair `GET /api/v3/exchangeInfo` lists as TRADING."""
+        payload = await self._http.get_json(
+            "/api/v3/exchangeInfo", {"symbolStatus": "TRADING"}, weight=EXCHANGE_INFO_WEIGHT
+        )
+        return parse_usdt_pairs(payload)
 
     async def candles(self, asset: Asset, interval: str, limit: int) -> pd.DataFrame:
         """The last `limit` closed candles of `asset`'s pair (the still-open one is dropped)."""
@@ -93,3 +102,21 @@ def _parse_klines(payload: Any) -> list[tuple]:
         return [(int(r[0]), *map(float, r[1:6]), int(r[6]), float(r[7])) for r in payload]
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise MalformedDataError(f"binance: malformed kline row: {exc}", upstream=NAME) from exc
+
+
+def parse_usdt_pairs(payload: Any) -> list[tuple[str, str]]:
+    """(baseAsset, symbol) of the TRADING USDT entries of an exchangeInfo payload, in its order
+    (other quotes and statuses left out)."""
+    symbols = payload.get("symbols") if isinstance(payload, dict) else None
+    if not isinstance(symbols, list):
+        raise MalformedDataError("binance: exchangeInfo has no symbols list", upstream=NAME)
+    pairs = []
+    for entry in symbols:
+        if not isinstance(entry, dict):
+            raise MalformedDataError("binance: exchangeInfo entry is not an object", upstream=NAME)
+        base, pair = entry.get("baseAsset"), entry.get("symbol")
+        if not isinstance(base, str) or not isinstance(pair, str) or not base.strip():
+            continue  # an entry without names cannot be served
+        if entry.get("quoteAsset") == QUOTE_ASSET and entry.get("status") == "TRADING":
+            pairs.append((base, pair))
+    return pairs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from forecasting.candles import derived_amount, interval_seconds
 from forecasting.forecast import PRICES
 
-from .assets import AssetRegistry
+from .assets import AssetRegistry, exchange_universe
 from .base import MarketDataSource, check_days, check_limit
 from .derived import HourlyPoints, history_from_points, quote_from_points
 from .errors import (
@@ -67,8 +67,10 @@ class FilesSource(MarketDataSource):
     without its own file is resampled from the 1h file when it is a whole number of hours up to
     1d (only complete periods are kept). A file without `amount` gets the candle convention's.
 
-    A request costs one `stat()` of the file; candles, quotes and history points are derived
-    once per version of the file (mtime, size, inode). A file whose newest candle is older than
+    With `every_file` (ASSETS=all) the assets are the symbols with an hourly file, refreshed by
+    `refresh_assets` (a listing of the directory). A request costs one `stat()` of the file;
+    candles, quotes and history points are derived once per version of the file (mtime, size,
+    inode). A file whose newest candle is older than
     one this source read before (truncated or replaced by an older copy) raises
     :class:`DataRegressionError` until it is restored.
     """
@@ -77,10 +79,17 @@ class FilesSource(MarketDataSource):
     remote = False  # one stat() per call; a read (in a thread) only when a file changed
 
     def __init__(
-        self, directory: Path | str, assets: AssetRegistry, *, now: datetime | None = None
+        self,
+        directory: Path | str,
+        assets: AssetRegistry,
+        *,
+        now: datetime | None = None,
+        every_file: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.assets = assets
+        self.every_file = every_file
+        self._known = assets.all()
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
         self.now = now
@@ -94,6 +103,12 @@ class FilesSource(MarketDataSource):
         """Drop the cached frames (there are no connections)."""
         for cache in (self._paths, self._versions, self._locks, self._frames, self._newest):
             cache.clear()
+
+    async def refresh_assets(self) -> None:
+        """With `every_file`: the registry becomes the symbols with an hourly file."""
+        if self.every_file:
+            symbols = await asyncio.to_thread(file_symbols, self.directory, BASE_INTERVAL)
+            self.assets.replace(exchange_universe(((s, None) for s in symbols), self._known))
 
     async def candles(self, symbol: str, interval: str = "1h", limit: int = 500) -> pd.DataFrame:
         """The last `limit` closed candles up to the current time (attrs: see `models`)."""
@@ -248,15 +263,24 @@ def resamples_hourly(step_s: int) -> bool:
     return step_s % 3600 == 0 and 3600 < step_s <= 86400
 
 
+def _candle_files(directory: Path, interval: str) -> Iterator[tuple[str, Path]]:
+    """(upper-case symbol, path) of each `<SYMBOL>_<interval>` csv or parquet file, by name."""
+    for path in sorted(directory.glob(f"*_{interval}.*")):
+        if path.suffix in (".csv", ".parquet"):
+            yield path.name[: -len(f"_{interval}{path.suffix}")].upper(), path
+
+
+def file_symbols(directory: Path, interval: str) -> list[str]:
+    """The symbols with an `interval` candle file in `directory` (each once, by name)."""
+    return list(dict.fromkeys(symbol for symbol, _ in _candle_files(directory, interval)))
+
+
 def _load_exact(
     directory: Path, interval: str, symbols: Iterable[str] | None
 ) -> dict[str, pd.DataFrame]:
     wanted = {s.upper() for s in symbols} if symbols else None
     frames = {}
-    for path in sorted(directory.glob(f"*_{interval}.*")):
-        if path.suffix not in (".csv", ".parquet"):
-            continue
-        symbol = path.name[: -len(f"_{interval}{path.suffix}")].upper()
+    for symbol, path in _candle_files(directory, interval):
         if wanted is None or symbol in wanted:
             frames[symbol] = read_candle_file(path)
     if not frames:

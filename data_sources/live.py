@@ -11,11 +11,12 @@ import pandas as pd
 
 from forecasting.candles import interval_seconds
 
-from .assets import Asset, AssetRegistry
+from .assets import Asset, AssetRegistry, exchange_universe
 from .base import MarketDataSource, check_days, check_limit
 from .binance import BinanceClient
 from .cache import SingleFlightCache
 from .coingecko import CoinGeckoClient
+from .derived import HourlyPoints, history_from_points, quote_from_points
 from .errors import TRANSIENT_ERRORS, DataRegressionError, MarketDataError, UnknownSymbolError
 from .models import History, Quote, with_gap_attrs
 from .settings import MarketDataSettings
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 #: Closed candles fetched at least (one Binance page of 1000 less the open one, same weight as
 #: a small page), so requests with different limits share one upstream call and cache entry.
 CANDLE_BATCH = 999
+DAY_HOURS = 24
 
 
 class LiveSource(MarketDataSource):
@@ -32,9 +34,11 @@ class LiveSource(MarketDataSource):
 
     Quotes of all registered assets are fetched in one `/simple/price` call. Candles come from
     Binance; when Binance fails or lacks the pair they are derived from CoinGecko charts
-    (`df.attrs["source"] == "coingecko"`). At least `CANDLE_BATCH` candles are fetched and
-    cached until the next candle closes; callers get the last `limit` of them, with their gaps
-    in `attrs`. Candles whose newest is older than one returned before raise
+    (`df.attrs["source"] == "coingecko"`). An asset without a CoinGecko id (a pair of the
+    exchange's universe, ASSETS=all) has its quote and history derived from its Binance hourly
+    candles (source `binance`), and no CoinGecko fallback. At least `CANDLE_BATCH` candles are
+    fetched and cached until the next candle closes; callers get the last `limit` of them, with
+    their gaps in `attrs`. Candles whose newest is older than one returned before raise
     :class:`DataRegressionError` (so the cache serves the last good ones, labelled stale).
     """
 
@@ -58,6 +62,23 @@ class LiveSource(MarketDataSource):
             error_ttl_s=settings.market_data_error_ttl_s,
         )
         self._newest: dict[tuple[str, str], pd.Timestamp] = {}
+        self._known = assets.all()  # the defaults and listed ASSETS: their CoinGecko ids
+        self._universe: object = None  # the exchange pair list the registry was built from
+
+    async def refresh_assets(self) -> None:
+        """With ASSETS=all: the registry becomes the exchange's TRADING USDT pairs, fetched at
+        most every ASSETS_REFRESH_S (the last list is kept while the exchange fails)."""
+        if not self._settings.exchange_assets:
+            return
+        cached = await self._cache.get(
+            ("exchange_pairs",),
+            self._binance.usdt_pairs,
+            ttl=lambda _: self._settings.assets_refresh_s,
+        )
+        if cached.value is not self._universe:
+            kept = self._settings.listed_assets
+            self.assets.replace(exchange_universe(cached.value, self._known, kept))
+            self._universe = cached.value
 
     async def aclose(self) -> None:
         """Close both connection pools."""
@@ -72,6 +93,12 @@ class LiveSource(MarketDataSource):
         the answer is bad is served stale on its own.
         """
         asset = self.assets.get(symbol)
+        if asset.coingecko_id is None:
+            frame = await self.candles(asset.symbol, "1h", 2 * DAY_HOURS)
+            quote = quote_from_points(HourlyPoints.of(frame), asset.symbol, _source(frame))
+            return replace(
+                quote, stale=frame.attrs["stale"], age_seconds=frame.attrs["age_seconds"]
+            )
         ttl = self._settings.market_data_quote_ttl_s
         cached = await self._cache.get(
             ("quote", asset.symbol),
@@ -85,7 +112,7 @@ class LiveSource(MarketDataSource):
         """`asset`'s quote from the shared batch, with the batch's age."""
         batch = await self._cache.get(
             ("quotes",),
-            lambda: self._coingecko.quotes(self.assets.all()),
+            lambda: self._coingecko.quotes([a for a in self.assets if a.coingecko_id]),
             ttl=lambda _: self._settings.market_data_quote_ttl_s,
             stale_if_error=False,
         )
@@ -100,6 +127,12 @@ class LiveSource(MarketDataSource):
         """CoinGecko market chart of `symbol` over `days` (cached for the history TTL)."""
         asset = self.assets.get(symbol)
         check_days(days)
+        if asset.coingecko_id is None:
+            frame = await self.candles(asset.symbol, "1h", (days + 1) * DAY_HOURS)
+            found = history_from_points(HourlyPoints.of(frame), days, _source(frame))
+            return replace(
+                found, stale=frame.attrs["stale"], age_seconds=frame.attrs["age_seconds"]
+            )
         cached = await self._cache.get(
             ("history", asset.symbol, days),
             lambda: self._coingecko.history(asset, days),
@@ -141,6 +174,8 @@ class LiveSource(MarketDataSource):
         try:
             return await self._binance.candles(asset, interval, limit)
         except (*TRANSIENT_ERRORS, UnknownSymbolError) as binance_error:
+            if asset.coingecko_id is None:
+                raise  # no CoinGecko id: nothing to derive candles from
             logger.warning(
                 "binance candles for %s failed (%s); trying coingecko", asset.symbol, binance_error
             )
@@ -150,6 +185,11 @@ class LiveSource(MarketDataSource):
                 errors = (binance_error, coingecko_error)
                 transient = [e for e in errors if isinstance(e, TRANSIENT_ERRORS)]
                 raise (transient[0] if transient else coingecko_error) from coingecko_error
+
+
+def _source(frame: pd.DataFrame) -> str:
+    """The upstream a candle frame came from."""
+    return str(frame.attrs.get("source", "binance"))
 
 
 def seconds_until_next_close(frame: pd.DataFrame, step_s: int, now: float | None = None) -> float:

@@ -15,6 +15,7 @@ from .assets import Asset
 COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3"
 COINGECKO_PRO_URL = "https://pro-api.coingecko.com/api/v3"
 BINANCE_DEFAULT_URL = "https://data-api.binance.vision"
+ALL_ASSETS = "all"  # ASSETS=all: the exchange's universe
 
 
 class MarketDataSettings(BaseSettings):
@@ -33,9 +34,10 @@ class MarketDataSettings(BaseSettings):
     coingecko_api_plan: Literal["demo", "pro"] = "demo"
     binance_base_url: str = BINANCE_DEFAULT_URL
 
-    assets_extra: Annotated[list[Asset], NoDecode] = Field(
+    assets_extra: Annotated[list[Asset | Literal["all"]], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("assets_extra", "assets")
     )
+    assets_refresh_s: float = Field(3600.0, gt=0)
 
     market_data_quote_ttl_s: float = Field(60.0, gt=0)
     market_data_history_ttl_s: float = Field(300.0, gt=0)
@@ -61,7 +63,8 @@ class MarketDataSettings(BaseSettings):
     @field_validator("assets_extra", mode="before")
     @classmethod
     def _parse_assets(cls, value: Any) -> Any:
-        """Accept a JSON list of objects or `SYMBOL:coingecko-id[:PAIR]` items split by commas."""
+        """Accept a JSON list of objects or `SYMBOL:coingecko-id[:PAIR]` items split by commas;
+        the item `all` (any case) asks for the exchange's universe."""
         if not isinstance(value, str):
             return value
         text = value.strip()
@@ -72,11 +75,24 @@ class MarketDataSettings(BaseSettings):
             return [parsed] if isinstance(parsed, dict) else parsed
         assets = []
         for item in filter(None, (part.strip() for part in text.split(","))):
+            if item.lower() == ALL_ASSETS:
+                assets.append(ALL_ASSETS)
+                continue
             fields = item.split(":")
             if len(fields) not in (2, 3):
                 raise ValueError(f"asset {item!r}: expected SYMBOL:coingecko-id[:PAIR]")
             assets.append(dict(zip(("symbol", "name", "binance_pair"), fields, strict=False)))
         return assets
+
+    @property
+    def exchange_assets(self) -> bool:
+        """Whether `ASSETS` names `all`: the universe comes from the exchange (or the files)."""
+        return ALL_ASSETS in self.assets_extra
+
+    @property
+    def listed_assets(self) -> list[Asset]:
+        """The assets `ASSETS` lists explicitly."""
+        return [asset for asset in self.assets_extra if isinstance(asset, Asset)]
 
     @property
     def coingecko_url(self) -> str:

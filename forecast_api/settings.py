@@ -77,6 +77,12 @@ class ServiceSettings(BaseSettings):
         [], description="the assets scheduled (empty: all)"
     )
     ledger_tick: float = Field(30.0, gt=0, description="seconds between ledger upkeep rounds")
+    ledger_chunk_symbols: int = Field(
+        32, ge=1, description="scheduled series sent to the runner per call (one chunk at a time)"
+    )
+    ledger_grid_retention_days: float | None = Field(
+        None, gt=0, description="days the quantile grids of scored forecasts are kept (None: all)"
+    )
     ledger_calibration_window: int = Field(
         1000, ge=1, description="recent scored forecasts per step the calibration is fitted on"
     )
@@ -159,6 +165,7 @@ class ServiceSettings(BaseSettings):
         "kronos_threads",
         "kronos_min_context",
         "kronos_max_latency_ms",
+        "ledger_grid_retention_days",
         mode="before",
     )
     @classmethod

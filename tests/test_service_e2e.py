@@ -181,7 +181,9 @@ def test_history_assets_health(server: str) -> None:
     )
     assets = httpx.get(f"{server}/api/assets").json()
     assert set(assets) == {"assets", "count"} and assets["count"] == 8
-    assert all(set(a) == {"symbol", "name", "supported"} for a in assets["assets"])
+    assert all(
+        set(a) == {"symbol", "name", "supported", "coingeckoId", "pair"} for a in assets["assets"]
+    )
     assert [a["symbol"] for a in assets["assets"]] == [
         "BTC",
         "ETH",

@@ -4,6 +4,7 @@ forecast, history and assets, with every upstream outcome reported to the health
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -11,7 +12,14 @@ from typing import TypeVar
 
 import pandas as pd
 
-from data_sources import History, MarketDataError, MarketDataSource, Quote, UnknownSymbolError
+from data_sources import (
+    Asset,
+    History,
+    MarketDataError,
+    MarketDataSource,
+    Quote,
+    UnknownSymbolError,
+)
 from forecast_api.http.errors import DataUnavailableError
 from forecast_api.http.responses import Snapshot
 from forecast_api.http.schemas import AssetEntry, AssetsResponse
@@ -123,10 +131,24 @@ class MarketData:
         self.tracker.succeeded()
         return result
 
+    async def refresh_assets(self) -> None:
+        """Bring the asset universe up to date (ASSETS=all); on an upstream failure the last
+        universe stays (the failure is reported to the tracker)."""
+        with contextlib.suppress(MarketDataError):
+            await self._call(self.source.refresh_assets())
+
+    async def asset(self, symbol: str) -> Asset:
+        """The asset of `symbol`; a symbol not (yet) known refreshes the universe first, so a
+        pair the exchange lists is served before the next scheduled refresh."""
+        assets = self.source.assets
+        if symbol not in assets:
+            await self.refresh_assets()
+        return assets.get(symbol)
+
     async def view(self, symbol: str, interval: str = INTERVAL) -> MarketView:
         """`interval` candles (required: at least MIN_CANDLES) and the quote (optional) of a
         known symbol."""
-        asset = self.source.assets.get(symbol)
+        asset = await self.asset(symbol)
         source = self.source
         calls = [  # coroutines made when awaited: none is left unawaited if one is cancelled
             lambda: self._call(source.candles(asset.symbol, interval=interval, limit=self.limit)),
@@ -146,7 +168,7 @@ class MarketData:
     async def candles(self, symbol: str, interval: str = INTERVAL) -> pd.DataFrame:
         """A known symbol's `interval` candles only (no quote: background work asks for no
         more upstream calls than it needs)."""
-        asset = self.source.assets.get(symbol)
+        asset = await self.asset(symbol)
         return await self._call(
             self.source.candles(asset.symbol, interval=interval, limit=self.limit)
         )
@@ -165,12 +187,18 @@ class MarketData:
 
     async def history(self, symbol: str, days: int) -> tuple[str, History]:
         """(canonical symbol, its history of the last `days` days)."""
-        asset = self.source.assets.get(symbol)
+        asset = await self.asset(symbol)
         return asset.symbol, await self._call(self.source.history(asset.symbol, days))
 
-    def assets(self) -> AssetsResponse:
-        """`GET /api/assets` in the specification's shape."""
-        entries = [AssetEntry(symbol=a.symbol, name=a.name) for a in self.source.assets.all()]
+    async def assets(self) -> AssetsResponse:
+        """`GET /api/assets` in the specification's shape (the universe refreshed first)."""
+        await self.refresh_assets()
+        entries = [
+            AssetEntry(
+                symbol=a.symbol, name=a.name, coingeckoId=a.coingecko_id, pair=a.binance_pair
+            )
+            for a in self.source.assets
+        ]
         return AssetsResponse(assets=entries, count=len(entries))
 
     async def aclose(self) -> None:

@@ -53,6 +53,9 @@ class LedgerHealth(BaseModel):
     scheduled: int = Field(description="scheduled forecasts this worker made")
     scored: int = Field(description="steps this worker scored")
     unscorable: int = Field(description="steps marked unscorable (their candle is missing)")
+    gridsPruned: int = Field(
+        0, description="quantile grids of scored steps deleted (LEDGER_GRID_RETENTION_DAYS)"
+    )
     scorerLagSeconds: float | None = Field(
         None, description="age of the oldest closed 1h step still unscored (0: none)"
     )

@@ -212,7 +212,7 @@ async def history(deps: Deps, symbol: Symbol, days: Days = 7) -> Response:
 @router.get("/api/assets", response_model=AssetsResponse)
 async def assets(deps: Deps) -> AssetsResponse:
     """The supported assets."""
-    return deps.market.assets()
+    return await deps.market.assets()
 
 
 @router.get("/health", response_model=HealthResponse)

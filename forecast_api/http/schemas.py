@@ -301,11 +301,14 @@ class HistoryResponse(BaseModel):
 
 
 class AssetEntry(BaseModel):
-    """One supported asset (`name` is the CoinGecko id, as in the specification)."""
+    """One supported asset (`name` is the CoinGecko id, as in the specification; for a pair of
+    the exchange's universe with no known CoinGecko id, its lower-case symbol)."""
 
     symbol: str
     name: str
     supported: bool = True
+    coingeckoId: str | None = None  # None: quote and history derived from the pair's candles
+    pair: str | None = None  # the Binance spot pair its candles come from
 
 
 class AssetsResponse(BaseModel):

@@ -4,12 +4,15 @@ Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
 1. now = the market's current time (the close of the newest candle, `MarketData.now`);
 2. scheduled intervals (LEDGER_SCHEDULE), once the runner has settled: forecast every asset
    for the latest closed candle with the default parameters, once across replicas
-   (`ledger.scheduler`, claims in the ledger); the forecast fills the prediction cache, so the
-   hour's first client gets a cache hit, and is handed to `observe` (the alert rules);
+   (`ledger.scheduler`, claims in the ledger), LEDGER_CHUNK_SYMBOLS series per runner call; the
+   forecast fills the prediction cache, so the hour's first client gets a cache hit, and is
+   handed to `observe` (the alert rules);
 3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
    the market data by the candle's exact open time;
 4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
-   then on are calibrated with it (`LedgerLink.refit`).
+   then on are calibrated with it (`LedgerLink.refit`);
+5. with LEDGER_GRID_RETENTION_DAYS, delete the quantile grids of scored forecasts older than
+   that, in bounded batches (`ledger.retention`; the per-step scores stay).
 A failing step (market data or database down) is logged and reported in `/health`; the next
 round tries again. Nothing here runs on the response path.
 """
@@ -39,6 +42,7 @@ from forecast_api.ops.runner_monitor import RunnerMonitor
 from forecast_api.settings import ServiceSettings
 from ledger import queries
 from ledger.records import to_epoch
+from ledger.retention import prune
 from ledger.scheduler import Scheduler
 from ledger.scorer import closes_in, score_due
 
@@ -62,6 +66,7 @@ class UpkeepState:
     scored: int = 0
     unscorable: int = 0
     scheduled: int = 0
+    grids_pruned: int = 0
     last_error: str | None = None
     gauges: Mapping[str, Mapping[str, dict]] | None = None  # interval -> symbol -> values
 
@@ -82,16 +87,16 @@ class LedgerUpkeep:
         self.monitor, self.settings = monitor, settings
         self.observe = observe  # told of every scheduled forecast made (never blocks)
         self.now: dict[str, float] = {}
-        symbols = settings.ledger_symbols or [a.symbol for a in market.source.assets.all()]
-        self.symbols = [market.source.assets.get(s).symbol for s in symbols]
+        self._read_at: dict[str, float] = {}  # time.monotonic() when `now` was read
         self.schedulers = {
             interval: Scheduler(
                 link,
                 interval,
-                self.symbols,
+                [],  # the symbols of each round: `_symbols`
                 partial(self._issue, interval),
-                clock=partial(self.now.__getitem__, interval),
+                clock=partial(self._clock, interval),
                 delay=0.0,
+                chunk=settings.ledger_chunk_symbols,
             )
             for interval in settings.ledger_schedule
         }
@@ -100,13 +105,25 @@ class LedgerUpkeep:
         self.state = UpkeepState()
         self._task: asyncio.Task | None = None
 
-    async def _issue(self, interval: str, symbol: str, _origin: datetime) -> None:
-        """One scheduled forecast; raises if it failed (the scheduler retries it)."""
-        [made] = await self.predictions.schedule([symbol], interval)
-        if isinstance(made, str):
-            raise RuntimeError(made)
-        if self.observe is not None:
-            self.observe(made)
+    async def _issue(
+        self, interval: str, symbols: list[str], _origin: datetime
+    ) -> list[str | None]:
+        """One chunk of scheduled forecasts (one runner call): per symbol None or why it failed
+        (the scheduler retries those); each forecast made is handed to `observe`."""
+        failures: list[str | None] = []
+        for made in await self.predictions.schedule(symbols, interval):
+            if isinstance(made, str):
+                failures.append(made)
+                continue
+            if self.observe is not None:
+                self.observe(made)
+            failures.append(None)
+        return failures
+
+    def _clock(self, interval: str) -> float:
+        """The market's time for the scheduler: as last read, advanced by the time since, so a
+        long round sees the next candle close (and stops) when the market would."""
+        return self.now[interval] + time.monotonic() - self._read_at[interval]
 
     async def _runner_settled(self) -> bool:
         """Whether the runner has loaded its model (or the fallback was decided): scheduled
@@ -134,6 +151,7 @@ class LedgerUpkeep:
         """Schedule, score and refit one interval (see the module doc)."""
         now = await self.market.now(interval)
         self.now[interval] = now.timestamp()
+        self._read_at[interval] = time.monotonic()
         if interval in self.schedulers and await self._runner_settled():
             issued = await self.schedulers[interval].tick()
             self.state.scheduled += len(issued)
@@ -152,21 +170,52 @@ class LedgerUpkeep:
         horizon = self.settings.max_horizon(interval)
         await asyncio.to_thread(self.link.refit, interval, at, horizon)
 
+    async def _symbols(self) -> list[str]:
+        """The symbols scheduled this round: LEDGER_SYMBOLS that the (refreshed) universe
+        knows, else every asset of it."""
+        await self.market.refresh_assets()
+        assets = self.market.source.assets
+        wanted = self.settings.ledger_symbols
+        if not wanted:
+            return [a.symbol for a in assets]
+        unknown = [s for s in wanted if s not in assets]
+        if unknown:
+            log.warning("LEDGER_SYMBOLS not in the asset universe: %s", ", ".join(unknown[:20]))
+        return list(dict.fromkeys(assets.get(s).symbol for s in wanted if s in assets))
+
     async def round(self) -> None:
         """One upkeep round over every interval served; the gauges after it."""
         errors = []
+        symbols = await self._symbols()
+        for scheduler in self.schedulers.values():
+            scheduler.symbols = symbols
         for interval in self.intervals:
             try:
                 await self.interval_round(interval)
             except Exception as exc:  # market data or database down: the next round retries
                 errors.append(f"{interval}: {type(exc).__name__}: {str(exc)[:200]}")
                 log.warning("ledger upkeep (%s) failed: %s", interval, exc)
+        try:
+            await self._prune()
+        except Exception as exc:  # database down: the next round retries
+            errors.append(f"retention: {type(exc).__name__}: {str(exc)[:200]}")
+            log.warning("ledger retention failed: %s", exc)
         with contextlib.suppress(Exception):  # the gauges are best effort
             self.state.gauges = await asyncio.to_thread(self._gauges)
         publish(self.link.writer.metrics(), self.state.gauges or {})
         self.state.rounds += 1
         self.state.last_round_at = time.time()
         self.state.last_error = "; ".join(errors) or None
+
+    async def _prune(self) -> None:
+        """Delete the grids of scored forecasts older than LEDGER_GRID_RETENTION_DAYS (market
+        time), a bounded number of batches per round."""
+        days = self.settings.ledger_grid_retention_days
+        if days is None or "1h" not in self.now:
+            return
+        before = int(self.now["1h"] - days * 86400)
+        report = await asyncio.to_thread(prune, self.link.open(), before)
+        self.state.grids_pruned += report.grids
 
     def _gauges(self) -> dict[str, dict[str, dict]]:
         """Track-record gauges per interval and symbol over the last GAUGE_DAYS days."""
@@ -197,6 +246,7 @@ class LedgerUpkeep:
             scheduled=st.scheduled,
             scored=st.scored,
             unscorable=st.unscorable,
+            gridsPruned=st.grids_pruned,
             scorerLagSeconds=max((x for x in lags if x is not None), default=None),
             calibration={i: calibration_info(self.link.calibration(i)) for i in self.intervals},
         )

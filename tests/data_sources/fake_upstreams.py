@@ -15,9 +15,11 @@ answers it as the still-open kline, CoinGecko's live price is its close. Use fro
         fake.count("klines")                                    # requests seen per route
 
 Routes (names for `enqueue`/`always`/`count`): `klines` (`/binance/api/v3/klines`),
-`simple_price` (`/coingecko/api/v3/simple/price`), `market_chart`
-(`/coingecko/api/v3/coins/{id}/market_chart`). Market caps are synthetic (price times a fixed
-supply); market_chart points are hourly (at candle close + 7 s) for days <= 90, else daily.
+`exchange_info` (`/binance/api/v3/exchangeInfo`: every `<SYMBOL>_1h.csv` as a TRADING USDT pair,
+plus a BTC-quoted and a halted pair that ASSETS=all leaves out), `simple_price`
+(`/coingecko/api/v3/simple/price`), `market_chart` (`/coingecko/api/v3/coins/{id}/market_chart`).
+Market caps are synthetic (price times a fixed supply); market_chart points are hourly (at
+candle close + 7 s) for days <= 90, else daily.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ SUPPLY |= {"ADA": 35.5e9, "DOGE": 146e9, "DOT": 1.5e9}
 IDS = {asset.coingecko_id: asset.symbol for asset in DEFAULT_ASSETS}
 ROUTES = {
     "klines": re.compile(r"^/binance/api/v3/klines$"),
+    "exchange_info": re.compile(r"^/binance/api/v3/exchangeInfo$"),
     "simple_price": re.compile(r"^/coingecko/api/v3/simple/price$"),
     "market_chart": re.compile(r"^/coingecko/api/v3/coins/(?P<id>[^/]+)/market_chart$"),
 }
@@ -227,6 +230,8 @@ class FakeUpstreams:
         """The normal (status, JSON body) for a request."""
         if route == "klines":
             return self._klines(params)
+        if route == "exchange_info":
+            return self._exchange_info()
         if route == "simple_price":
             return self._simple_price(params)
         if route == "market_chart":
@@ -257,6 +262,20 @@ class FakeUpstreams:
             for r in frame.itertuples()
         ]  # fmt: skip
         return 200, rows
+
+    def _exchange_info(self):
+        """Binance's exchangeInfo shape: a TRADING USDT pair per hourly file, and two others."""
+        bases = sorted(p.name[: -len("_1h.csv")] for p in self.ohlcv_dir.glob("*_1h.csv"))
+        entries = [(b, "USDT", "TRADING") for b in bases]
+        entries += [("ETH", "BTC", "TRADING"), ("HALTED", "USDT", "HALT")]
+        symbols = [
+            {"symbol": f"{base}{quote}", "status": status, "baseAsset": base,
+             "baseAssetPrecision": 8, "quoteAsset": quote, "quotePrecision": 8,
+             "orderTypes": ["LIMIT", "MARKET"], "isSpotTradingAllowed": True, "filters": [],
+             "permissions": [], "permissionSets": [["SPOT"]]}
+            for base, quote, status in entries
+        ]  # fmt: skip
+        return 200, {"timezone": "UTC", "serverTime": 0, "rateLimits": [], "symbols": symbols}
 
     def _live(self, symbol: str) -> tuple[pd.DataFrame, float]:
         frame = _shifted_candles(self.ohlcv_dir / f"{symbol}_1h.csv", self.now)

@@ -76,7 +76,13 @@ def test_history_assets_health(client: TestClient) -> None:
     assert_error(client.get("/api/history", params={"symbol": "XXX"}), 404, "unknown_symbol")
     assets = client.get("/api/assets").json()
     assert assets["count"] == 8 and len(assets["assets"]) == 8
-    assert {"symbol": "BTC", "name": "bitcoin", "supported": True} in assets["assets"]
+    assert {
+        "symbol": "BTC",
+        "name": "bitcoin",
+        "supported": True,
+        "coingeckoId": "bitcoin",
+        "pair": "BTCUSDT",
+    } in assets["assets"]
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["model"]["state"] == "loaded"
     assert health["dataSource"]["name"] == "files"

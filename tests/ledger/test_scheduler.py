@@ -36,10 +36,11 @@ class Clock:
 def _issuer(ledger: Ledger, calls: list):
     """An issue callable recording a scheduled forecast (as the service's would)."""
 
-    async def issue(symbol: str, origin: datetime) -> None:
-        calls.append((symbol, int(origin.timestamp())))
+    async def issue(symbols: list[str], origin: datetime) -> list[None]:
+        calls.extend((symbol, int(origin.timestamp())) for symbol in symbols)
         await asyncio.sleep(0.01)  # replicas overlap while "forecasting"
-        ledger.insert([record(symbol=symbol, origin=int(origin.timestamp()))])
+        ledger.insert([record(symbol=s, origin=int(origin.timestamp())) for s in symbols])
+        return [None] * len(symbols)
 
     return issue
 
@@ -88,15 +89,53 @@ async def test_run_wakes_after_each_close(ledger: Ledger) -> None:
 async def test_a_failed_forecast_is_retried_within_its_candle(ledger: Ledger) -> None:
     clock, attempts = Clock(T0 + HOUR + 10), []
 
-    async def flaky(symbol: str, origin: datetime) -> None:
-        attempts.append(symbol)
+    async def flaky(symbols: list[str], origin: datetime) -> list[None]:
+        attempts.extend(symbols)
         if len(attempts) == 1:
             raise RuntimeError("runner busy")
+        return [None] * len(symbols)
 
     sched = Scheduler(ledger, "1h", ["BTC"], flaky, clock=clock, sleep=clock.sleep, retry=30)
     assert await sched.tick() == []
     assert await sched.tick() == ["BTC"]  # the claim was released, so it can be retried
     assert len(attempts) == 2
+
+
+async def test_a_round_issues_chunks_one_after_the_other(ledger: Ledger) -> None:
+    clock, chunks, running = Clock(T0 + HOUR + 10), [], []
+    symbols = [f"S{i:03d}" for i in range(10)]
+
+    async def issue(part: list[str], origin: datetime) -> list[str | None]:
+        running.append(len(part))
+        assert len(running) == 1  # never two chunks at once
+        retried = any("S004" in c for c in chunks)
+        chunks.append(list(part))
+        await asyncio.sleep(0.01)
+        running.pop()
+        return [None if s != "S004" or retried else "no candles" for s in part]
+
+    sched = Scheduler(ledger, "1h", symbols, issue, clock=clock, chunk=4)
+    issued = await sched.tick()
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert issued == [s for s in symbols if s != "S004"]
+    assert await sched.tick() == ["S004"]  # its claim was released: retried alone
+    assert chunks[-1] == ["S004"]
+
+
+async def test_chunks_stop_once_the_next_candle_closes(ledger: Ledger) -> None:
+    clock, chunks = Clock(T0 + HOUR + 10), []
+    symbols = [f"S{i:03d}" for i in range(6)]
+
+    async def slow(part: list[str], origin: datetime) -> list[None]:
+        chunks.append(list(part))
+        clock.t += HOUR  # this chunk took the whole candle
+        return [None] * len(part)
+
+    sched = Scheduler(ledger, "1h", symbols, slow, clock=clock, chunk=2)
+    assert await sched.tick() == symbols[:2]
+    assert len(chunks) == 1  # the next origin's tick starts over with every symbol
+    assert await sched.tick() == symbols[:2]
+    assert len(chunks) == 2
 
 
 async def test_an_unreachable_database_still_issues(tmp_path) -> None:
@@ -139,9 +178,10 @@ from ledger.store import Ledger
 
 ledger = Ledger.open({url!r})
 
-async def issue(symbol, origin):
+async def issue(symbols, origin):
     await asyncio.sleep(0.05)
-    ledger.insert([record(symbol=symbol, origin=int(origin.timestamp()))])
+    ledger.insert([record(symbol=s, origin=int(origin.timestamp())) for s in symbols])
+    return [None] * len(symbols)
 
 async def main():
     won = []
