@@ -31,6 +31,7 @@ from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
 from forecasting.baselines import FallbackForecaster
+from forecasting.blend import BlendSettings
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
 from forecasting.summary import BAND_LEVEL
@@ -77,7 +78,13 @@ def build_services(
             confidence_window=settings.ledger_confidence_window,
             min_scored=settings.ledger_min_scored,
         )
-        link = LedgerLink(settings.ledger_url, settings.kronos_model, recalibration=recalibration)
+        blend = BlendSettings(min_scored=settings.ledger_blend_min_scored)
+        link = LedgerLink(
+            settings.ledger_url,
+            settings.kronos_model,
+            recalibration=recalibration,
+            blend=blend if settings.ledger_blend else None,
+        )
     health = HealthReporter(
         runner,
         tracker,
@@ -95,6 +102,7 @@ def build_services(
         calibration=calibration,
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
+        challengers=health.monitor.loaded_challengers,
     )
     upkeep = alerts = backtests = None
     if link is not None:
