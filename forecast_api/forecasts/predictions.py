@@ -338,6 +338,6 @@ def _respond(
     response = predict_response(symbol, value, cached, snap)
     if wanted and value.closes is not None:
         response.prediction = with_distribution(
-            value.prediction, value.closes, wanted, value.calibration, value.rolling
+            value.prediction, value.closes, wanted, value.calibration, value.rolling, value.record
         )
     return response
