@@ -8,17 +8,25 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from forecast_api.app import create_app
 from forecast_api.forecasts.distribution import DistributionRequest
+from forecast_api.http.routes import provide
 from kronos_runner.runner import ModelSpec, RunnerCore
 from kronos_runner.settings import Challenger
 from ledger.models import ForecastRow
 from ledger.store import Ledger
+from tests.forecast_api.api_helpers import assert_error
 from tests.forecast_api.ledger_side.live_helpers import START, SYMBOLS, advance, build, write_until
 
 RIVAL = "tiny-2"  # the tiny checkpoint loaded a second time, as a challenger
 ROUNDS = 12
+SEED_FIELDS = {"symbol", "currentPrice", "change24h", "volume24h", "prediction", "timestamp"}
+SEED_PREDICTION = {"price_24h", "confidence", "trend", "predictions"}
+BOARD_FIELDS = {"name", "kind", "n", "crps", "mae", "coverage80", "coverage90", "directionHit"}
+BOARD_FIELDS |= {"rank", "crpsSkillBestBaseline"}
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +114,50 @@ def test_challenger_forecast_scored_blended_served_and_ranked(
     assert RIVAL in last.blend["components"] and RIVAL in last.blend["weights"]["1"]
     assert last.blend_version == last.blend["version"] and RIVAL in last.blend_version
     assert scheduled[0].blend["weights"] == {} and scheduled[0].blend["reason"]
+
+    # the same services over HTTP: the seed's fields unchanged, the blend's added, 4xx as JSON
+    app = create_app(services.settings)
+    provide(app, services)
+    with TestClient(app) as client:
+        body = client.get("/api/predict", params={"symbol": "BTC"}).json()
+        assert set(body) >= SEED_FIELDS and set(body["prediction"]) >= SEED_PREDICTION
+        assert all(
+            {"hour", "price", "timestamp"} <= set(p) for p in body["prediction"]["predictions"]
+        )
+        assert isinstance(body["prediction"]["price_24h"], float) and body["prediction"]["blend"]
+        assert body["prediction"]["blendInfo"]["fittedAt"].endswith("Z")
+        off = client.get("/api/predict", params={"symbol": "BTC", "blend": "off"}).json()
+        assert off["prediction"]["blend"] is None and off["prediction"]["blendReason"]
+        assert off["prediction"]["price_24h"] == body["prediction"]["priceRaw"]
+        bad = client.get("/api/predict", params={"symbol": "BTC", "blend": "maybe"})
+        assert_error(bad, 422, "invalid_parameters")
+        batch = client.post("/api/predict/batch", json={"symbols": ["BTC"], "blend": "off"})
+        [entry] = batch.json()["results"]
+        assert entry["data"]["prediction"]["blend"] is None
+        assert entry["data"]["prediction"]["price_24h"] == off["prediction"]["price_24h"]
+
+        board = client.get("/api/leaderboard", params={"interval": "1h", "days": 30}).json()
+        assert set(board) == {
+            "symbol",
+            "interval",
+            "days",
+            "from",
+            "to",
+            "bestBaseline",
+            "forecasters",
+        }
+        assert board["symbol"] == "ALL" and board["bestBaseline"] in {
+            "naive",
+            "drift",
+            "random_walk",
+        }
+        assert all(set(r) == BOARD_FIELDS for r in board["forecasters"])
+        ranks = [(r["rank"], r["crps"]) for r in board["forecasters"]]
+        assert ranks == sorted(ranks) and [r for r, _ in ranks] == list(range(1, len(ranks) + 1))
+        btc = client.get("/api/leaderboard", params={"symbol": "btc"}).json()
+        assert btc["symbol"] == "BTC"
+        assert_error(
+            client.get("/api/leaderboard", params={"symbol": "NOPE"}), 404, "unknown_symbol"
+        )
+        for params in ({"interval": "2h"}, {"days": 0}, {"days": "x"}, {"days": 400}):
+            assert_error(client.get("/api/leaderboard", params=params), 422, "invalid_parameters")
