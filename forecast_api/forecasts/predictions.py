@@ -25,7 +25,14 @@ from forecast_api.forecasts.intervals import (
 )
 from forecast_api.forecasts.market import MarketData, MarketView, canonical
 from forecast_api.forecasts.prediction_cache import PredictionCache, PredictionKey
-from forecast_api.forecasts.recording import Recorder, as_kind, blend_of, record_of, served
+from forecast_api.forecasts.recording import (
+    Recorder,
+    as_kind,
+    blend_choice,
+    blend_of,
+    record_of,
+    served,
+)
 from forecast_api.forecasts.series import Series
 from forecast_api.http.errors import (
     DataUnavailableError,
@@ -46,7 +53,6 @@ from forecast_api.http.schemas import (
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
 from forecasting.baselines import FallbackForecaster
-from forecasting.blend import Blend
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import Calibration
 from kronos_runner.wire import ChallengerState
@@ -234,17 +240,6 @@ class PredictionService:
             values.append((value, ttl))
         return values
 
-    def _blend(self, outcome: Outcome, params: Params) -> tuple[Blend | None, str | None]:
-        """The blend a forecast is served with, or why none."""
-        if self.recorder is None:
-            return None, "no forecast ledger (LEDGER_URL is empty): the model alone"
-        if not outcome.from_model:
-            return None, "a fallback forecast is served alone, never blended"
-        if not params.blend:
-            return None, "blend=off: the model alone was asked for"
-        blend = self.recorder.blend(params.interval)
-        return blend, None if blend is not None else "LEDGER_BLEND=off: the model alone"
-
     def _recorded(
         self,
         symbol: str,
@@ -258,7 +253,9 @@ class PredictionService:
         record (submitted to the recorder) and the calibration used."""
         if outcome.closes is None or outcome.context is None:
             return outcome.prediction, None, None
-        fitted, unblended = self._blend(outcome, params)
+        fitted, unblended = blend_choice(
+            self.recorder, outcome.from_model, params.interval, params.blend
+        )
         blend = blend_of(fitted, rivals)
         rolling = None
         if self.recorder is not None and outcome.from_model:

@@ -92,6 +92,20 @@ def record_of(
     )
 
 
+def blend_choice(
+    recorder: Recorder | None, from_model: bool, interval: str, wanted: bool
+) -> tuple[Blend | None, str | None]:
+    """The blend a forecast is served with (before `blend_of`), or None and why."""
+    if recorder is None:
+        return None, "no forecast ledger (LEDGER_URL is empty): the model alone"
+    if not from_model:
+        return None, "a fallback forecast is served alone, never blended"
+    if not wanted:
+        return None, "blend=off: the model alone was asked for"
+    blend = recorder.blend(interval)
+    return blend, None if blend is not None else "LEDGER_BLEND=off: the model alone"
+
+
 def blend_of(blend: Blend | None, challengers: Collection[str]) -> Blend | None:
     """The blend a forecast serves: `blend` over the model, the baselines and the challengers
     that forecast it (`challengers`)."""
