@@ -37,6 +37,7 @@ from forecast_api.settings import ServiceSettings
 from forecast_api.shared.redis_state import RedisState
 from forecast_api.shared.state import InProcessState, SharedState
 from forecasting.baselines import FallbackForecaster
+from forecasting.blend import BlendSettings
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
 from forecasting.summary import BAND_LEVEL
@@ -91,7 +92,13 @@ def build_services(
             confidence_window=settings.ledger_confidence_window,
             min_scored=settings.ledger_min_scored,
         )
-        link = LedgerLink(settings.ledger_url, settings.kronos_model, recalibration=recalibration)
+        blend = BlendSettings(min_scored=settings.ledger_blend_min_scored)
+        link = LedgerLink(
+            settings.ledger_url,
+            settings.kronos_model,
+            recalibration=recalibration,
+            blend=blend if settings.ledger_blend else None,
+        )
     health = HealthReporter(
         runner,
         tracker,
@@ -111,6 +118,7 @@ def build_services(
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
         shared=shared,
+        challengers=health.monitor.loaded_challengers,
     )
     upkeep = alerts = backtests = None
     if link is not None:

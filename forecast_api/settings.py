@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_sources import MarketDataSettings
+from forecasting.blend import DEFAULT_BLEND, blend_switch
 from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
 
@@ -92,6 +93,14 @@ class ServiceSettings(BaseSettings):
     ledger_min_scored: int = Field(
         50, ge=1, description="scored forecasts a step needs before it is served calibrated"
     )
+    ledger_blend: bool = Field(
+        True, description="serve the blend the ledger learns (LEDGER_BLEND=on/off)"
+    )
+    ledger_blend_min_scored: int = Field(
+        DEFAULT_BLEND.min_scored,
+        ge=1,
+        description="scored forecasts a step needs before it is served blended",
+    )
     ledger_score_grace: float = Field(
         3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )
@@ -157,6 +166,12 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("ledger_blend", mode="before")
+    @classmethod
+    def _blend_switch(cls, value: object) -> object:
+        """LEDGER_BLEND is `on` (or unset/empty) or `off`; anything else is an error."""
+        return blend_switch(value) if isinstance(value, str) else value
 
     @field_validator(
         "kronos_calibration",

@@ -24,8 +24,8 @@ The maths (quantile averaging, "Vincentisation"; Lichtendahl, Grushka-Cockayne &
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -149,6 +149,17 @@ class Blend:
                 continue
             out[h] = sum(wc / total * np.asarray(values[c], dtype=float)[h] for c, wc in present)
         return out
+
+
+def restricted(blend: Blend, present: Collection[str]) -> Blend:
+    """The blend over its components in `present` only (a challenger that did not forecast left
+    out), each step's weights renormalised as `Blend.combine` spreads an absent one's."""
+    keep = [i for i, c in enumerate(blend.components) if c in present]
+    if len(keep) == len(blend.components):
+        return blend
+    settings = replace(blend.settings, components=tuple(blend.components[i] for i in keep))
+    weights = {h: w[keep] / w[keep].sum() for h, w in blend.step_weights.items() if w[keep].sum()}
+    return replace(blend, settings=settings, step_weights=weights)
 
 
 def not_fitted(settings: BlendSettings, reason: str) -> Blend:

@@ -12,6 +12,9 @@ All three come from the same sample paths of the close (samples, horizon):
 - ``P(close > x)`` at step h: the share of paths whose close exceeds ``x``, a path exactly at
   ``x`` counting one half (so the sample median has probability 0.5 when the closes are
   distinct). It is never calibrated.
+- where the ledger's blend serves a step (``blend``: the blend's quantile grid per step, NaN rows
+  where a step serves the model), every value of that step comes from the blend's grid (and the
+  rolling calibration applied to it), not from the model's paths.
 """
 
 from __future__ import annotations
@@ -101,36 +104,55 @@ def central_intervals(
     return out
 
 
+def _served_grid(
+    closes: np.ndarray, calibration: Calibration | None, blend: np.ndarray | None
+) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """(maps, calibrated steps, steps from the grid, the grid (H, K)): the paths' quantile grid,
+    the blend's rows where it serves a step."""
+    raw = sample_quantiles(np.asarray(closes, dtype=np.float64).T)
+    maps = step_maps(calibration, raw.shape[0])
+    calibrated = np.array([g is not None for g in maps])
+    blended = np.zeros_like(calibrated) if blend is None else np.isfinite(blend).all(axis=1)
+    if blended.any():
+        raw = np.where(blended[:, None], blend, raw)
+    return maps, calibrated, calibrated | blended, raw
+
+
 def recalibrated_grid(
-    grid: QuantileGrid, closes: np.ndarray, calibration: Calibration | None
+    grid: QuantileGrid,
+    closes: np.ndarray,
+    calibration: Calibration | None,
+    blend: np.ndarray | None = None,
 ) -> QuantileGrid:
-    """`grid` with the steps a rolling calibration covers taken from its calibrated CDF,
-    F^-1(G^-1(p)) (`forecasting.recalibration`); a probability is calibrated when every step
-    is (by either calibration)."""
-    maps = step_maps(calibration, grid.values.shape[1])
-    on = np.array([g is not None for g in maps])
+    """`grid` with the steps a rolling calibration or the blend covers taken from the served
+    CDF, F^-1(G^-1(p)) (`forecasting.recalibration`; F the blend's where it serves a step); a
+    probability is calibrated when every step is (by either calibration)."""
+    maps, calibrated, on, raw = _served_grid(closes, calibration, blend)
     if not on.any():
         return grid
-    raw = sample_quantiles(np.asarray(closes, dtype=np.float64).T)
     rolled = calibrated_quantiles(raw, np.array(grid.probabilities), maps).T  # (P, H)
     values = np.sort(np.maximum(np.where(on, rolled, grid.values), 0.0), axis=0)
-    flags = tuple(bool(on.all()) or flag for flag in grid.calibrated)
+    mixed = bool((on & ~calibrated).any())
+    flags = tuple(bool(calibrated.all()) or (flag and not mixed) for flag in grid.calibrated)
     return QuantileGrid(grid.probabilities, values, flags)
 
 
 def recalibrated_above(
-    above: np.ndarray, closes: np.ndarray, prices: Sequence[float], calibration: Calibration | None
+    above: np.ndarray,
+    closes: np.ndarray,
+    prices: Sequence[float],
+    calibration: Calibration | None,
+    blend: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """(len(prices), horizon) P(close > price): 1 - F_cal(price) on the steps a rolling
-    calibration covers, `above` (the share of paths) elsewhere; and whether every step was."""
-    maps = step_maps(calibration, above.shape[1])
-    on = np.array([g is not None for g in maps])
+    calibration or the blend covers, `above` (the share of paths) elsewhere; and whether every
+    step was calibrated."""
+    maps, calibrated, on, raw = _served_grid(closes, calibration, blend)
     if not on.any() or not len(prices):
         return above, False
-    raw = sample_quantiles(np.asarray(closes, dtype=np.float64).T)
     x = np.tile(np.asarray(prices, dtype=np.float64), (len(maps), 1))
     rolled = 1.0 - calibrated_cdf(raw, x, maps).T  # (T, H)
-    return np.where(on, rolled, above), bool(on.all())
+    return np.where(on, rolled, above), bool(calibrated.all())
 
 
 def probability_above(closes: np.ndarray, prices: Sequence[float]) -> np.ndarray:

@@ -32,6 +32,7 @@
     history: null,
     chart: null,
     track: { state: "loading" },
+    leaderboard: null, // the names of the leaderboard's rows, in rank order
     health: null,
     renders: 0,
     polls: 0,
@@ -117,6 +118,7 @@
     }
     caps.accuracy = "/api/accuracy" in spec.paths;
     caps.forecasts = "/api/forecasts" in spec.paths;
+    caps.leaderboard = "/api/leaderboard" in spec.paths;
     return caps;
   }
 
@@ -280,6 +282,11 @@
     } else {
       items.push(badge("uncalibrated", "Not calibrated: raw model bands and confidence", "info"));
     }
+    if (p.blend) {
+      items.push(badge("blend", `served: blend ${fmtWeights(p.blend)}`, "info"));
+    } else if (p.blendReason) {
+      items.push(badge("unblended", `Not blended: ${p.blendReason}`, "info"));
+    }
     if (body.stale) {
       const age = Math.round(body.dataAgeSeconds || 0);
       items.push(
@@ -293,6 +300,11 @@
     if (body.cached) items.push(badge("cached", "From the forecast cache", "info"));
     $("badges").replaceChildren(...items);
   }
+
+  const fmtWeights = (weights) =>
+    Object.entries(weights)
+      .map(([name, w]) => `${name.replaceAll("_", " ")} ${w.toFixed(2)}`)
+      .join(" · ");
 
   const shortId = (id) => (id || "").split("/").filter(Boolean).pop() || "–";
 
@@ -549,8 +561,12 @@
     const forecasts = state.caps.forecasts
       ? await getJson(`api/forecasts?${trackQuery()}`).catch(() => null)
       : null;
+    const board = state.caps.leaderboard
+      ? await getJson(`api/leaderboard?${q}`).catch(() => null)
+      : null;
     if (mine !== sequence) return;
     renderTrack(accuracy, forecasts);
+    renderLeaderboard(board);
   }
 
   function mean(values) {
@@ -582,7 +598,7 @@
       ["Confidence ECE", `${fmtPct(conf.ece)} (raw ${fmtPct(conf.eceRaw)})`, "ece"],
     ]);
     renderCoverage(steps);
-    renderSkill(steps);
+    renderSkill(steps, accuracy.bestBaseline);
     renderReliability(conf.buckets || []);
     renderPastForecasts(forecasts);
   }
@@ -638,25 +654,74 @@
     );
   }
 
-  function renderSkill(steps) {
+  function renderSkill(steps, best) {
     const skill = steps.map((s) => s.crpsSkill);
-    const trace = {
-      type: "bar",
-      name: "CRPS skill",
-      x: steps.map((s) => s.hour),
-      y: skill,
-      marker: { color: skill.map((v) => (v >= 0 ? COLORS.up : COLORS.down)) },
-    };
+    const traces = [
+      {
+        type: "bar",
+        name: "CRPS skill",
+        x: steps.map((s) => s.hour),
+        y: skill,
+        marker: { color: skill.map((v) => (v >= 0 ? COLORS.up : COLORS.down)) },
+      },
+    ];
+    const vsBest = steps.map((s) => s.crpsSkillBestBaseline);
+    if (best && vsBest.some(Number.isFinite)) {
+      traces.push({
+        type: "scatter",
+        mode: "lines+markers",
+        name: `skill vs ${best.replaceAll("_", " ")}`,
+        x: steps.map((s) => s.hour),
+        y: vsBest,
+        line: { color: COLORS.mean },
+        marker: { size: 4 },
+      });
+    }
+    const title = best
+      ? `CRPS skill vs naive (bars) and the best baseline, ${best.replaceAll("_", " ")}`
+      : "CRPS skill vs naive (above 0: better)";
     Plotly.react(
       $("skill-chart"),
-      [trace],
+      traces,
       smallLayout(
-        "CRPS skill vs naive (above 0: better)",
+        title,
         {},
-        { title: { text: "1 − CRPS / CRPS naive" }, tickformat: ".0%", zeroline: true },
+        { title: { text: "1 − CRPS / CRPS baseline" }, tickformat: ".0%", zeroline: true },
       ),
       smallConfig(),
     );
+  }
+
+  function renderLeaderboard(board) {
+    const rows = (board && board.forecasters) || [];
+    $("leaderboard-panel").hidden = rows.length === 0;
+    const cell = (tag, text) => {
+      const el = document.createElement(tag);
+      el.textContent = text;
+      return el;
+    };
+    const num = (v, digits) => (Number.isFinite(v) ? v.toPrecision(digits) : "–");
+    $("leaderboard-body").replaceChildren(
+      ...rows.map((r) => {
+        const tr = document.createElement("tr");
+        tr.dataset.name = r.name;
+        const name = cell("th", r.name.replaceAll("_", " "));
+        name.scope = "row";
+        tr.append(
+          cell("td", String(r.rank)),
+          name,
+          cell("td", r.kind),
+          cell("td", String(r.n)),
+          cell("td", num(r.crps, 4)),
+          cell("td", num(r.mae, 4)),
+          cell("td", fmtPct(r.coverage80)),
+          cell("td", fmtPct(r.directionHit)),
+          cell("td", fmtPct(r.crpsSkillBestBaseline)),
+        );
+        return tr;
+      }),
+    );
+    state.leaderboard = rows.map((r) => r.name);
   }
 
   function renderReliability(buckets) {

@@ -30,6 +30,8 @@ from forecasting.distribution import (
     recalibrated_grid,
 )
 from forecasting.recalibration import Calibration
+from forecasting.scoring import QUANTILE_LEVELS
+from ledger.records import ForecastRecord
 
 Numbers = str | Sequence[float] | None
 
@@ -78,6 +80,16 @@ def _numbers(name: str, raw: Numbers, limit: int, low: float, high: float) -> tu
     return distinct
 
 
+def blend_grid(record: ForecastRecord | None) -> np.ndarray | None:
+    """The blend's quantile grid (H, K) a record served, NaN rows where a step serves the model
+    (None: no step blended)."""
+    steps = [] if record is None else record.steps
+    if not any(s.quantiles_blend is not None for s in steps):
+        return None
+    nan = np.full(len(QUANTILE_LEVELS), np.nan)
+    return np.stack([nan if s.quantiles_blend is None else s.quantiles_blend for s in steps])
+
+
 def quantile_key(q: float) -> str:
     """The key of quantile `q` in a step's `quantiles` object (`0.05`)."""
     return f"{q:.9g}"
@@ -89,20 +101,23 @@ def with_distribution(
     wanted: DistributionRequest,
     calibration: BandCalibration | None,
     rolling: Calibration | None = None,
+    record: ForecastRecord | None = None,
 ) -> Prediction:
     """`prediction` with the requested per-step fields from `closes` (samples, horizon); the
-    ledger's `rolling` calibration takes the steps it covers, the static one the rest."""
+    blend `record` served and the ledger's `rolling` calibration take the steps they cover,
+    the static calibration the rest."""
     if not wanted:
         return prediction
+    blend = blend_grid(record)
     fractions = [level / 100.0 for level in wanted.levels]
     grid = None
     if wanted.quantiles or fractions:
         grid = recalibrated_grid(
-            quantile_grid(closes, wanted.quantiles, fractions, calibration), closes, rolling
+            quantile_grid(closes, wanted.quantiles, fractions, calibration), closes, rolling, blend
         )
     bands = central_intervals(grid, fractions) if grid else []
     above, above_calibrated = recalibrated_above(
-        probability_above(closes, wanted.above), closes, wanted.above, rolling
+        probability_above(closes, wanted.above), closes, wanted.above, rolling, blend
     )
     points = []
     for h, point in enumerate(prediction.predictions):

@@ -41,6 +41,7 @@ class Params:
     samples: int
     seed: int | None
     interval: str = "1h"
+    blend: bool = True  # serve the ledger's blend (False: the model alone)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,29 @@ class Forecaster:
             reason = f"runner error: {type(exc).__name__}: {exc}"
         logger.warning("falling back: %s", reason)
         return [RunnerResult.failure("failed", reason) for _ in items]
+
+    async def challenger_paths(
+        self, series: Sequence[Series], params: Params, seeds: Sequence[int], name: str
+    ) -> list[np.ndarray | None]:
+        """A challenger's close paths (samples, horizon) of each series, forecast like the
+        model's (the same candles, sampler and seeds); None where the series is unusable or the
+        challenger failed (a challenger has no fallback)."""
+        sampling = self.sampling(params.samples)
+        usable = [i for i, s in enumerate(series) if s.unusable is None]
+        items = [
+            RunnerItem.from_frame(
+                series[i].tail(self.settings.kronos_lookback).candles,
+                params.horizon,
+                sampling,
+                seeds[i],
+            ).model_copy(update={"model": name})
+            for i in usable
+        ]
+        paths: list[np.ndarray | None] = [None] * len(series)
+        for i, r in zip(usable, await self._run_model(items) if items else [], strict=True):
+            if r.ok and forecast_problem(r.forecast()) is None:
+                paths[i] = r.forecast().closes
+        return paths
 
     async def forecast_series(
         self,

@@ -40,6 +40,7 @@ class PredictionKey:
     seed: int | None
     sampling: Hashable = ()
     interval: str = "1h"
+    blend: bool = True  # served blended (False: the model alone, `blend=off`)
 
     def series(self) -> PredictionKey:
         """The key without the candle: identifies 'the latest forecast' for stale answers."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from functools import partial
 
 from data_sources import MarketDataError
+from forecast_api.forecasts.challengers import forecast_challengers
 from forecast_api.forecasts.distribution import DistributionRequest, with_distribution
 from forecast_api.forecasts.forecaster import Forecaster, Outcome, Params
 from forecast_api.forecasts.intervals import (
@@ -23,7 +25,14 @@ from forecast_api.forecasts.intervals import (
 )
 from forecast_api.forecasts.market import MarketData, MarketView, canonical
 from forecast_api.forecasts.prediction_cache import Origin, PredictionCache, PredictionKey
-from forecast_api.forecasts.recording import Recorder, as_kind, record_of, served
+from forecast_api.forecasts.recording import (
+    Recorder,
+    as_kind,
+    blend_choice,
+    blend_of,
+    record_of,
+    served,
+)
 from forecast_api.forecasts.series import Series
 from forecast_api.http.errors import (
     DataUnavailableError,
@@ -47,6 +56,7 @@ from forecast_api.shared.state import SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import Calibration
+from kronos_runner.wire import ChallengerState
 from ledger.records import ForecastRecord, derive_seed
 
 logger = logging.getLogger(__name__)
@@ -69,6 +79,7 @@ class PredictionService:
         calibration: BandCalibration | None = None,
         recorder: Recorder | None = None,
         checkpoint: Callable[[], str | None] = lambda: None,
+        challengers: Callable[[], Sequence[ChallengerState]] = tuple,
         clock: Callable[[], float] = time.time,
         shared: SharedState | None = None,
     ) -> None:
@@ -78,6 +89,7 @@ class PredictionService:
         self.forecaster = Forecaster(settings, runner, fallback=fallback, calibration=calibration)
         self.recorder = recorder
         self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
+        self.challengers = challengers  # the challengers the runner has loaded, as last reported
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size,
             shared=shared,
@@ -96,7 +108,29 @@ class PredictionService:
             seed=params.seed,
             sampling=tuple(self.forecaster.sampling(params.samples).model_dump().values()),
             interval=params.interval,
+            blend=params.blend,
         )
+
+    def _series(self, view: MarketView) -> Series:
+        """The candles of `view` after the gap rule, as every forecaster of it sees them."""
+        s = self.settings
+        return Series.regularised(
+            view.candles, max_fill=s.kronos_max_fill, min_context=s.min_context
+        )
+
+    async def _rivals(
+        self, views: dict[PredictionKey, MarketView], params: Params
+    ) -> dict[PredictionKey, dict]:
+        """The loaded challengers' close paths per key (scheduled forecasts), each recorded."""
+        states = list(self.challengers())
+        if not states or self.recorder is None:
+            return {}
+        keys = list(views)
+        series = [(k.symbol, self._series(views[k]), self._seed(k, views[k], params)) for k in keys]
+        found = await forecast_challengers(
+            self.forecaster, states, series, params, self.clock(), self.recorder.submit
+        )
+        return dict(zip(keys, found, strict=True))
 
     async def _forecasts(
         self, symbols: Sequence[str], params: Params, kind: str, charge: Charge | None = None
@@ -114,7 +148,8 @@ class PredictionService:
                 views[key] = view
                 wanted.append((index, key))
         if wanted:
-            compute = partial(self._compute, views=views, params=params, kind=kind)
+            rivals = await self._rivals(views, params) if kind == "scheduled" else {}
+            compute = partial(self._compute, views=views, params=params, kind=kind, rivals=rivals)
             admit = None
             if charge is not None:
                 admit = partial(_admit, charge=charge, cost=params.samples * params.horizon)
@@ -134,11 +169,13 @@ class PredictionService:
         interval: str | None = None,
         distribution: DistributionRequest | None = None,
         charge: Charge | None = None,
+        blend: bool = True,
     ) -> list[PredictResponse | ServiceError]:
         """One response or error per symbol; all missing forecasts in one runner call, cached
         and single-flight per (symbol, interval, candle, parameters); `charge` may refuse the
-        computation (its error is raised)."""
-        params = self.forecaster.params(horizon, samples, seed, interval)
+        computation (its error is raised); `blend` False serves the model alone (calibrated on
+        its own record)."""
+        params = replace(self.forecaster.params(horizon, samples, seed, interval), blend=blend)
         asked = distribution or DistributionRequest()
         found = await self._forecasts(symbols, params, "requested", charge)
         return [
@@ -179,16 +216,12 @@ class PredictionService:
         views: dict[PredictionKey, MarketView],
         params: Params,
         kind: str,
+        rivals: dict[PredictionKey, dict],
     ) -> list[tuple[CachedForecast | ServiceError, float]]:
         """The prediction cache's fill: forecast the missing keys, each with its time to live;
-        every forecast made is recorded in the ledger (as `kind`)."""
-        s = self.settings
-        series = [
-            Series.regularised(
-                views[key].candles, max_fill=s.kronos_max_fill, min_context=s.min_context
-            )
-            for key in keys
-        ]
+        every forecast made is recorded in the ledger (as `kind`), blended with `rivals` (the
+        challengers' paths) where the blend weighs them."""
+        series = [self._series(views[key]) for key in keys]
         seeds = [self._seed(key, views[key], params) for key in keys]
         done = await self.forecaster.forecast_series(series, params, seeds=seeds)
         generated, issued = now_iso(), self.clock()
@@ -198,7 +231,9 @@ class PredictionService:
                 values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
                 continue
             view = views[key]
-            prediction, record, rolling = self._recorded(key.symbol, outcome, params, kind, issued)
+            prediction, record, rolling = self._recorded(
+                key.symbol, outcome, params, kind, issued, rivals.get(key, {})
+            )
             value = CachedForecast(
                 prediction,
                 generated,
@@ -221,15 +256,25 @@ class PredictionService:
         return values
 
     def _recorded(
-        self, symbol: str, outcome: Outcome, params: Params, kind: str, issued: float
+        self,
+        symbol: str,
+        outcome: Outcome,
+        params: Params,
+        kind: str,
+        issued: float,
+        rivals: dict,
     ) -> tuple[Prediction, ForecastRecord | None, Calibration | None]:
-        """The prediction as served (the ledger's calibration applied), its ledger record
-        (submitted to the recorder) and the calibration used."""
+        """The prediction as served (the ledger's blend and calibration applied), its ledger
+        record (submitted to the recorder) and the calibration used."""
         if outcome.closes is None or outcome.context is None:
             return outcome.prediction, None, None
+        fitted, unblended = blend_choice(
+            self.recorder, outcome.from_model, params.interval, params.blend
+        )
+        blend = blend_of(fitted, rivals)
         rolling = None
         if self.recorder is not None and outcome.from_model:
-            rolling = self.recorder.calibration(params.interval)
+            rolling = self.recorder.calibration(params.interval, blended=blend is not None)
         record = record_of(
             outcome.prediction,
             outcome.closes,
@@ -243,10 +288,12 @@ class PredictionService:
             trend_threshold=self.settings.trend_threshold,
             calibration=rolling,
             issued_at=issued,
+            blend=blend,
+            challengers=rivals if blend is not None else None,
         )
         if self.recorder is not None:
             self.recorder.submit(record)
-        return served(outcome.prediction, record, rolling), record, rolling
+        return served(outcome.prediction, record, rolling, blend, unblended), record, rolling
 
     async def predict(
         self,
@@ -258,6 +305,7 @@ class PredictionService:
         interval: str | None = None,
         distribution: DistributionRequest | None = None,
         charge: Charge | None = None,
+        blend: bool = True,
     ) -> PredictResponse:
         """`GET /api/predict` for one symbol; raises the symbol's `ServiceError`."""
         outcome = (
@@ -269,6 +317,7 @@ class PredictionService:
                 interval=interval,
                 distribution=distribution,
                 charge=charge,
+                blend=blend,
             )
         )[0]
         if isinstance(outcome, ServiceError):
@@ -308,6 +357,6 @@ def _respond(
     response = predict_response(symbol, value, origin, snap)
     if wanted and value.closes is not None:
         response.prediction = with_distribution(
-            value.prediction, value.closes, wanted, value.calibration, value.rolling
+            value.prediction, value.closes, wanted, value.calibration, value.rolling, value.record
         )
     return response

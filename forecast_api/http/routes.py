@@ -50,6 +50,7 @@ from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.fair_queue import current_client
 from forecast_api.ops.health import HealthReporter
 from forecast_api.settings import ServiceSettings
+from forecasting.blend import blend_switch
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,14 @@ async def services(request: Request) -> Services:
     if bound is None:
         raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
     return bound
+
+
+def blend_wanted(value: str | None) -> bool:
+    """The `blend` parameter: on (default) or off; anything else is a 422 naming it."""
+    try:
+        return blend_switch(value)
+    except ValueError:
+        raise InvalidRequestError(f"blend: use 'on' or 'off', got {value!r}") from None
 
 
 def client_of(request: Request) -> str:
@@ -118,6 +127,9 @@ Quantiles = Annotated[str | None, Query(max_length=400, description="e.g. 0.05,0
 Levels = Annotated[str | None, Query(max_length=400, description="central intervals in %: 50,80")]
 Above = Annotated[str | None, Query(max_length=400, description="prices: 100000,120000")]
 Samples = Annotated[int | None, Query(ge=1, description="sample paths"), Digits]
+BlendParam = Annotated[
+    str | None, Query(max_length=8, description="off: the model alone (default on: the blend)")
+]
 Days = Annotated[int, Query(ge=1, le=365), Digits]
 JSON_BODY = [Depends(json_body)]
 
@@ -136,9 +148,11 @@ async def predict(
     quantiles: Quantiles = None,
     levels: Levels = None,
     above: Above = None,
+    blend: BlendParam = None,
 ) -> PredictResponse | Response:
     """Forecast the next `horizon` candles of `interval` for `symbol` (cached until the next
-    candle closes), with the requested quantiles, intervals and threshold probabilities."""
+    candle closes), with the requested quantiles, intervals and threshold probabilities;
+    blended as the ledger learned (`blend=off`: the model alone)."""
     wanted = DistributionRequest.parse(deps.settings, quantiles, levels, above)
     response = await deps.predictions.predict(
         symbol,
@@ -148,6 +162,7 @@ async def predict(
         interval=interval,
         distribution=wanted,
         charge=partial(deps.quotas.charge, client),
+        blend=blend_wanted(blend),
     )
     return response if wanted else fast_json.predict_body(response)
 
@@ -174,6 +189,7 @@ async def predict_batch(
         interval=body.interval,
         distribution=wanted,
         charge=partial(deps.quotas.charge, client),
+        blend=blend_wanted(body.blend),
     )
     entries = [
         BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)
@@ -231,6 +247,18 @@ async def accuracy(
     """Track record of the scheduled forecasts whose origin lies in the last `days` days: per
     step errors, CRPS against the naive and drift baselines, band coverage, confidence ECE."""
     return await deps.track_record.accuracy(symbol, interval or "1h", days)
+
+
+@router.get("/api/leaderboard", responses=ERROR_RESPONSES)
+async def leaderboard(
+    deps: Deps,
+    symbol: Annotated[str, Query(min_length=1, max_length=SYMBOL_MAX_LENGTH)] = "ALL",
+    days: Days = 30,
+    interval: Interval = None,
+) -> dict:
+    """Every forecaster (served, the model, challengers, baselines) over the scored forecasts
+    whose origin lies in the last `days` days, ranked by CRPS; per symbol or ALL."""
+    return await deps.track_record.leaderboard(symbol, interval or "1h", days)
 
 
 @router.get("/api/forecasts", responses=ERROR_RESPONSES)

@@ -17,6 +17,7 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from forecast_api.http.blend_schemas import BlendInfo, Weights
 from forecast_api.http.distribution_schemas import (
     AboveProbability,
     DistributionCalibration,
@@ -88,7 +89,8 @@ class CalibrationInfo(BaseModel):
 
 
 class PredictionPoint(BaseModel):
-    """One forecast step. `price` is the mean close over the sample paths."""
+    """One forecast step. `price` is the mean close over the sample paths (the blend's mean
+    where the step is blended)."""
 
     hour: int = Field(description="steps ahead of the last closed candle (steps of `interval`)")
     price: float
@@ -104,6 +106,11 @@ class PredictionPoint(BaseModel):
     )
     intervals: list[IntervalBand] | None = Field(None, description="requested central intervals")
     above: list[AboveProbability] | None = Field(None, description="requested P(close > price)")
+    priceRaw: float | None = Field(None, description="the model's own mean close at this step")
+    blend: Weights | None = Field(
+        None,
+        description="forecaster -> weight of the blend served at this step (null: not blended)",
+    )
 
 
 class Prediction(BaseModel):
@@ -140,6 +147,16 @@ class Prediction(BaseModel):
     )
     calibration: CalibrationInfo | None = Field(
         None, description="the ledger's rolling calibration in force (null: no ledger)"
+    )
+    priceRaw: float | None = Field(
+        None, description="the model's own mean close at step min(24, horizon) (`price_24h`'s)"
+    )
+    blend: Weights | None = Field(
+        None, description="forecaster -> weight at step min(24, horizon) (null: not blended)"
+    )
+    blendReason: str | None = Field(None, description="why the reference step is not blended")
+    blendInfo: BlendInfo | None = Field(
+        None, description="the blend in force (null: none: fallback, blend off or no ledger)"
     )
 
 
@@ -182,6 +199,7 @@ class BatchPredictRequest(BaseModel):
     quantiles: list[float] | None = Field(None, description="e.g. [0.05, 0.5, 0.95]")
     levels: list[float] | None = Field(None, description="central intervals in %, e.g. [80, 95]")
     above: list[float] | None = Field(None, description="prices for P(close > price)")
+    blend: str | None = Field(None, max_length=8, description="off: the model alone")
 
 
 class BatchEntry(BaseModel):

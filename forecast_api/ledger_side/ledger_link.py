@@ -1,5 +1,5 @@
 """The forecast ledger as one API worker holds it: one connection, the buffered writer, and the
-rolling calibration in force per interval.
+blend and the rolling calibrations in force per interval.
 
 The database is opened (and migrated) on first use, in a worker thread, so a missing or
 unreachable database never delays start-up or a forecast. Records go through the writer's
@@ -11,17 +11,30 @@ response path never waits on it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import replace
 
 from forecast_api.forecasts.recording import not_fitted
+from forecasting.blend import COMPONENTS, DEFAULT_BLEND, Blend, BlendSettings
+from forecasting.blend import not_fitted as blend_not_fitted
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
+from ledger.blending import fit_ledger_blend, fit_served
 from ledger.keys import KeyInfo, KeyStore
 from ledger.records import ForecastRecord
 from ledger.store import Ledger
 from ledger.writer import LedgerWriter, WriterSettings
 
+NOT_READ = "not fitted yet: the ledger has not been read"
+
+
+def _blended_steps(blend: Blend) -> int:
+    """How many steps a blend covers."""
+    return len(blend.step_weights)
+
 
 class LedgerLink:
-    """The ledger at `url` for one API worker; calibrations are fitted on `model_id`'s scores."""
+    """The ledger at `url` for one API worker; the blend (None: off) and the calibrations are
+    fitted on `model_id`'s scores."""
 
     def __init__(
         self,
@@ -29,15 +42,18 @@ class LedgerLink:
         model_id: str,
         *,
         recalibration: RecalibrationSettings = DEFAULT_SETTINGS,
+        blend: BlendSettings | None = DEFAULT_BLEND,
         writer: WriterSettings | None = None,
     ) -> None:
         self.url = url
         self.model_id = model_id
         self.recalibration = recalibration
+        self.blend_settings = blend
         self.writer = LedgerWriter(self.open, writer or WriterSettings())
         self._ledger: Ledger | None = None
         self._lock = threading.Lock()
-        self._calibrations: dict[str, Calibration] = {}
+        self._calibrations: dict[tuple[str, bool], Calibration] = {}
+        self._blends: dict[str, Blend] = {}
 
     def open(self) -> Ledger:
         """The ledger, opened (and migrated) on first use; call from a worker thread."""
@@ -48,12 +64,17 @@ class LedgerLink:
 
     # ---- the Recorder protocol of forecast_api.forecasts.recording -------------------------
 
-    def calibration(self, interval: str) -> Calibration:
-        """The calibration last fitted for `interval` (none yet: every step served raw)."""
-        fitted = self._calibrations.get(interval)
-        if fitted is None:
-            return not_fitted(self.recalibration, "not fitted yet: the ledger has not been read")
-        return fitted
+    def calibration(self, interval: str, blended: bool = True) -> Calibration:
+        """The calibration last fitted for `interval`, on the PITs of the blend (when it is on)
+        or (not `blended`) of the model alone; none yet: every step served raw."""
+        fitted = self._calibrations.get((interval, blended and self.blend_settings is not None))
+        return not_fitted(self.recalibration, NOT_READ) if fitted is None else fitted
+
+    def blend(self, interval: str) -> Blend | None:
+        """The blend last fitted for `interval` (None: LEDGER_BLEND=off; none yet: unblended)."""
+        if self.blend_settings is None:
+            return None
+        return self._blends.get(interval) or blend_not_fitted(self.blend_settings, NOT_READ)
 
     def submit(self, record: ForecastRecord) -> None:
         """Queue a record for the ledger (never blocks, never raises)."""
@@ -61,12 +82,31 @@ class LedgerLink:
 
     # ---- background work (worker threads) ---------------------------------------------------
 
-    def refit(self, interval: str, now: int, horizon: int) -> Calibration:
-        """Fit `interval`'s calibration on steps scored and closed by `now`, and serve it."""
-        fitted = self.open().calibration(
-            interval, now, horizon, self.recalibration, model_id=self.model_id
+    def refit(
+        self, interval: str, now: int, horizon: int, challengers: Sequence[str] = ()
+    ) -> Calibration:
+        """Fit `interval`'s blend (its components: the model, the baselines and the loaded
+        `challengers`) and calibrations on steps scored and closed by `now`, and serve them.
+        A challenger joins the blend once the blend with it covers as many steps as without."""
+        ledger, settings = self.open(), self.blend_settings
+        if settings is not None:
+            settings = replace(settings, components=(*COMPONENTS, *sorted(challengers)))
+        blend, fitted = fit_served(
+            ledger, interval, now, horizon, self.recalibration, settings, model_id=self.model_id
         )
-        self._calibrations[interval] = fitted
+        if blend is not None and challengers:
+            alone = fit_ledger_blend(
+                ledger, interval, now, horizon, self.blend_settings, self.model_id
+            )
+            blend = blend if _blended_steps(blend) >= _blended_steps(alone) else alone
+        raw = fitted
+        if blend is not None:
+            self._blends[interval] = blend
+            raw = ledger.calibration(
+                interval, now, horizon, self.recalibration, model_id=self.model_id
+            )
+        self._calibrations[(interval, blend is not None)] = fitted
+        self._calibrations[(interval, False)] = raw
         return fitted
 
     def api_key(self, key: str) -> KeyInfo | None:

@@ -9,10 +9,13 @@ Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
    handed to `observe` (the alert rules);
 3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
    the market data by the candle's exact open time;
-4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
-   then on are calibrated with it (`LedgerLink.refit`);
+4. refit the interval's blend (the model, the baselines and the loaded challengers, unless
+   LEDGER_BLEND=off) and rolling calibration on the steps scored by now: forecasts issued from
+   then on are blended and calibrated with them (`LedgerLink.refit`);
 5. with LEDGER_GRID_RETENTION_DAYS, delete the quantile grids of scored forecasts older than
    that, in bounded batches (`ledger.retention`; the per-step scores stay).
+Scheduled forecasts also forecast every challenger the runner has loaded on the same origins
+with the same seeds, recorded as their own forecasters (`forecast_api.forecasts.challengers`).
 A failing step (market data or database down) is logged and reported in `/health`; the next
 round tries again. Nothing here runs on the response path.
 """
@@ -168,7 +171,8 @@ class LedgerUpkeep:
         self.state.scored += report.scored
         self.state.unscorable += report.unscorable
         horizon = self.settings.max_horizon(interval)
-        await asyncio.to_thread(self.link.refit, interval, at, horizon)
+        rivals = [c.name for c in self.monitor.loaded_challengers()]
+        await asyncio.to_thread(self.link.refit, interval, at, horizon, rivals)
 
     async def _symbols(self) -> list[str]:
         """The symbols scheduled this round: LEDGER_SYMBOLS that the (refreshed) universe

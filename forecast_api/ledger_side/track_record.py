@@ -1,4 +1,5 @@
-"""The forecast ledger as the API reads it: `/api/accuracy` and `/api/forecasts`.
+"""The forecast ledger as the API reads it: `/api/accuracy`, `/api/leaderboard` and
+`/api/forecasts`.
 
 The ledger (`ledger` package: SQLite by default, PostgreSQL for several replicas) is the
 worker's `LedgerLink`, opened on first use in a worker thread, so a missing or unreachable
@@ -16,6 +17,7 @@ from typing import Any
 
 from forecast_api.forecasts.market import MarketData
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError
+from ledger import leaderboard as board
 from ledger import queries
 from ledger.store import Ledger
 
@@ -61,15 +63,23 @@ class TrackRecord:
             )
         return (await self.market.now(interval)).to_pydatetime()
 
+    def _symbol(self, symbol: str) -> str:
+        """ALL, or the asset's canonical symbol (unknown: 404)."""
+        if symbol.strip().upper() == "ALL":
+            return "ALL"
+        return self.market.source.assets.get(symbol).symbol
+
     async def accuracy(self, symbol: str, interval: str, days: int) -> dict[str, Any]:
         """The track record of scheduled (and replayed) forecasts of the last `days` days."""
-        name = (
-            "ALL"
-            if symbol.strip().upper() == "ALL"
-            else self.market.source.assets.get(symbol).symbol
-        )
+        name = self._symbol(symbol)
         now = await self.now(interval)
         return await self._query(queries.accuracy, name, interval, days, now)
+
+    async def leaderboard(self, symbol: str, interval: str, days: int) -> dict[str, Any]:
+        """Every forecaster of the last `days` days ranked by CRPS (`ledger.leaderboard`)."""
+        name = self._symbol(symbol)
+        now = await self.now(interval)
+        return await self._query(board.leaderboard, interval, days, now, symbol=name)
 
     async def forecasts(
         self,

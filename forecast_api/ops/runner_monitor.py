@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from forecast_api.ops.runner_client import RunnerClient
-from kronos_runner.wire import RunnerStatus
+from kronos_runner.wire import ChallengerState, RunnerStatus
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ class RunnerMonitor:
         """The digest of the weights the runner last said it has loaded (None: not known)."""
         status = self._view.status
         return None if status is None or not status.loaded else status.checkpointDigest
+
+    def loaded_challengers(self) -> list[ChallengerState]:
+        """The challengers the runner last said it has loaded (none: not known)."""
+        status = self._view.status
+        return [] if status is None else [c for c in status.challengers if c.loaded]
 
     async def check(self) -> RunnerView:
         """Ask the runner once (bounded by `timeout_s`) and record what it said."""

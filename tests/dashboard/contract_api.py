@@ -53,6 +53,9 @@ def step_point(symbol: str, last_open: pd.Timestamp, step: pd.Timedelta, k: int)
     }
 
 
+BLEND = {"kronos": 0.32, "random_walk": 0.51, "drift": 0.17}
+
+
 def predict(symbol: str, interval: str, horizon: int = 24) -> dict:
     """`/api/predict` with `interval` and `levels=80,90`."""
     step = pd.Timedelta(seconds=STEP_S[interval])
@@ -74,6 +77,8 @@ def predict(symbol: str, interval: str, horizon: int = 24) -> dict:
         "calibration": {"method": "quantile recalibration", "window": 500, "scored": 480},
         "horizon": horizon,
         "samples": 8,
+        "blend": BLEND,
+        "blendInfo": {"method": "quantile-averaging", "components": list(BLEND), "scored": 300},
     }
     return {
         "symbol": symbol,
@@ -119,6 +124,7 @@ def accuracy(symbol: str, days: int) -> dict:
             "crpsNaive": 7.5 * h,
             "crpsDrift": 7.4 * h,
             "crpsSkill": 0.05 - 0.004 * h,
+            "crpsSkillBestBaseline": -0.01 * h,
             "coverage80": 0.78 + 0.001 * h,
             "coverage90": 0.88 + 0.001 * h,
             "coverage80Raw": 0.6,
@@ -133,7 +139,45 @@ def accuracy(symbol: str, days: int) -> dict:
     confidence = {"ece": 0.03, "eceRaw": 0.19, "buckets": buckets}
     start = iso(NOW - pd.Timedelta(days=days))
     window = {"from": start, "to": iso(NOW), "scored": 100}
-    return {"symbol": symbol, "days": days, **window, "steps": steps, "confidence": confidence}
+    best = {"bestBaseline": "random_walk", "crpsSkillBestBaseline": -0.12}
+    return {
+        "symbol": symbol,
+        "days": days,
+        **window,
+        "steps": steps,
+        "confidence": confidence,
+    } | best
+
+
+def leaderboard(symbol: str, days: int) -> dict:
+    """`/api/leaderboard`: every forecaster ranked by CRPS."""
+    rows = [
+        ("random_walk", "baseline", 6.1),
+        ("served", "served", 6.4),
+        ("small-ft", "challenger", 6.6),
+        ("kronos", "model", 7.2),
+        ("naive", "baseline", 7.5),
+    ]
+    forecasters = [
+        {
+            "name": name,
+            "kind": kind,
+            "n": 2400,
+            "crps": crps,
+            "mae": crps * 1.4,
+            "coverage80": None if name == "naive" else 0.79,
+            "coverage90": None if name == "naive" else 0.9,
+            "directionHit": None if name == "naive" else 0.51,
+            "rank": rank,
+            "crpsSkillBestBaseline": 1 - crps / 6.1,
+        }
+        for rank, (name, kind, crps) in enumerate(rows, start=1)
+    ]
+    window = {"from": iso(NOW - pd.Timedelta(days=days)), "to": iso(NOW)}
+    return {"symbol": symbol, "interval": "1h", "days": days, **window} | {
+        "bestBaseline": "random_walk",
+        "forecasters": forecasters,
+    }
 
 
 def forecasts(symbol: str) -> dict:
@@ -187,6 +231,10 @@ def contract_app() -> FastAPI:
     @app.get("/api/accuracy")
     def _accuracy(symbol: str, days: int = 30, interval: Interval = "1h") -> dict:
         return accuracy(symbol, days)
+
+    @app.get("/api/leaderboard")
+    def _leaderboard(symbol: str = "ALL", days: int = 30, interval: Interval = "1h") -> dict:
+        return leaderboard(symbol, days)
 
     @app.get("/api/forecasts")
     def _forecasts(symbol: str, interval: Interval = "1h") -> dict:

@@ -24,7 +24,13 @@ from tests.dashboard.browser import (
     visible_badge,
     wait_for,
 )
-from tests.dashboard.contract_api import accuracy, contract_app, contract_server, forecasts
+from tests.dashboard.contract_api import (
+    accuracy,
+    contract_app,
+    contract_server,
+    forecasts,
+    leaderboard,
+)
 
 pytestmark = pytest.mark.e2e
 Select = pytest.importorskip("selenium.webdriver.support.ui").Select
@@ -60,6 +66,8 @@ def test_intervals_and_90_band(browser: Any, contract: str) -> None:
         x = traces(browser)["mean forecast"]["x"]
         assert {b - a for a, b in pairwise(x)} == {STEP_MS[chosen]}
     assert "calibrated" in visible_badge(browser, "calibrated").lower()
+    served = visible_badge(browser, "blend")
+    assert served == "served: blend kronos 0.32 · random walk 0.51 · drift 0.17"
     assert "raw 81.0%" in browser.find_element("id", "stats").text
     assert off_loopback(requested_urls(browser)) == []
     assert console_errors(browser) == []
@@ -88,6 +96,17 @@ def test_track_record_panel(browser: Any, contract: str) -> None:
     assert len(realised["y"]) == len(steps) and sorted(realised["y"]) == sorted(steps.values())
     track = browser.find_element("id", "track-stats").text
     assert "ECE" in track and "3.0% (raw 19.0%)" in track
+    best = traces(browser, "skill-chart")["skill vs random walk"]["y"]
+    assert best == pytest.approx([s["crpsSkillBestBaseline"] for s in expected["steps"]])
+    wait_for(browser, "window.dashboardState.leaderboard")
+    table = browser.find_element("id", "leaderboard")
+    assert table.is_displayed() and "ranked by CRPS" in table.text
+    rows = table.find_elements("css selector", "tbody tr")
+    expected_board = leaderboard("ETH", 30)["forecasters"]
+    assert [r.get_attribute("data-name") for r in rows] == [f["name"] for f in expected_board]
+    first = rows[0].find_elements("css selector", "th, td")
+    assert [c.text for c in first[:3]] == ["1", "random walk", "baseline"]
+    assert first[1].get_attribute("scope") == "row"
 
 
 def test_service_state_shows_dtype_and_ledger(browser: Any, contract: str) -> None:

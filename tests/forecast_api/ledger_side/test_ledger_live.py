@@ -6,63 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from forecast_api.app import build_services
 from forecast_api.forecasts.distribution import DistributionRequest
-from forecast_api.http.routes import Services
-from ledger.models import SCORED, ForecastRow, StepRow
+from ledger.models import ForecastRow
 from ledger.store import Ledger
-from tests.forecast_api.api_helpers import LocalRunnerClient
-
-SYMBOLS = ["BTC", "ETH"]
-START = 700  # candles in the files when the service starts
-
-
-@pytest.fixture
-def candles(ohlcv_dir: Path) -> dict[str, pd.DataFrame]:
-    """The first START + 40 hourly candles of each symbol (a small slice of the shared data)."""
-    return {s: pd.read_csv(ohlcv_dir / f"{s}_1h.csv", nrows=START + 40) for s in SYMBOLS}
-
-
-def write_until(directory: Path, candles: dict[str, pd.DataFrame], count: int) -> None:
-    """The market as of `count` closed candles: each file holds its first `count` rows."""
-    for symbol, frame in candles.items():
-        frame.head(count).to_csv(directory / f"{symbol}_1h.csv", index=False)
-
-
-def build(make_settings, directory: Path, ledger_url: str, core) -> Services:
-    """One API worker's services on the growing files, scheduling BTC and ETH hourly."""
-    settings = make_settings(
-        ledger_url=ledger_url,
-        ledger_schedule=["1h"],
-        ledger_symbols=SYMBOLS,
-        ledger_min_scored=6,
-        kronos_max_horizon=4,
-        ledger_score_grace=0,
-    )
-    settings.market.market_data_dir = directory
-    return build_services(settings, LocalRunnerClient(core))
-
-
-async def advance(services: Services) -> None:
-    """One upkeep round, then the writer's buffer flushed."""
-    assert services.ledger is not None
-    await services.ledger.round()
-    assert services.ledger.state.last_error is None, services.ledger.state.last_error
-    assert await services.ledger.link.writer.flush()
-
-
-def counts(url: str) -> tuple[int, int, int]:
-    """(scheduled forecasts, requested forecasts, scored steps) in the ledger."""
-    ledger = Ledger.open(url)
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(select(ForecastRow.kind, func.count()).group_by(ForecastRow.kind))
-        kinds = {kind: n for kind, n in rows}
-        scored = conn.execute(select(func.count()).where(StepRow.status == SCORED)).scalar()
-    return kinds.get("scheduled", 0), kinds.get("requested", 0), int(scored or 0)
+from tests.forecast_api.ledger_side.live_helpers import START, advance, build, counts, write_until
 
 
 def test_candle_closes_drive_schedule_scoring_and_calibration(
@@ -70,7 +20,7 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     write_until(tmp_path, candles, START)
-    services = build(make_settings, tmp_path, url, core)
+    services = build(make_settings, tmp_path, url, core, ledger_blend=False)
 
     async def scenario() -> None:
         await advance(services)
@@ -83,6 +33,8 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
         assert first.prediction.seed is not None  # derived from symbol, interval and origin
         assert first.prediction.calibration is not None
         assert first.prediction.calibration.calibratedSteps == []  # nothing scored yet: raw
+        assert first.prediction.blend is None and first.prediction.blendInfo is None
+        assert first.prediction.blendReason == "LEDGER_BLEND=off: the model alone"
         assert first.prediction.confidenceRaw == first.prediction.confidence
         await advance(services)  # the same candle again: no second scheduled forecast
         assert counts(url)[0] == 2
@@ -120,7 +72,7 @@ def test_candle_closes_drive_schedule_scoring_and_calibration(
     assert counts(url)[1] == 1  # the seeded ETH request
 
     # a restart on the same ledger and the same candles: nothing is forecast twice
-    restarted = build(make_settings, tmp_path, url, core)
+    restarted = build(make_settings, tmp_path, url, core, ledger_blend=False)
     before = counts(url)
     asyncio.run(advance(restarted))
     assert counts(url)[0] == before[0]
