@@ -1,14 +1,14 @@
 """Re-simulate the served blend + calibration of a replay ledger under named variants (not a test).
 
 Usage, from the repository root:
-    python -m benchmarks.blend_resim sqlite:////work/replay/ledger.db NOW DAYS [VARIANTS]
+    python -m benchmarks.blend_resim sqlite:///LEDGER.db NOW[,NOW] DAYS[,DAYS] [VARIANTS]
 Reads the replayed forecasts' raw grids, means, drift (mu, sigma) and realised closes
 (`benchmarks.recalibration_resim.load`; a ledger replayed with LEDGER_BLEND=off or before the
 blend, so `mean` is the model's). Origin by origin in time order, with no look-ahead (only steps
 closed by the issue time t + 1h), as `ledger.blending.fit_served` does: fits the blend
 (`forecasting.blend.fit_blend`) on the newest scored rows, serves the blend of the model's grid
 with the closed-form random walk and drift, fits the calibration on the PITs of what it served
-before, and scores the result. Prints, for origins in the DAYS before NOW, ALL and per symbol:
+before, and scores the result. Prints, for origins in the DAYS before each NOW, ALL and per symbol:
 CRPS served / random walk, / drift, / naive, / the model's raw grid; MAE (of the served mean) /
 naive; 80% and 90% coverage averaged over steps and the worst step's distance from nominal; the
 confidence ECE at the last step (ten buckets of P(stated trend) after the confidence map).
@@ -204,19 +204,24 @@ def table(s: pd.DataFrame, base: pd.DataFrame, got: pd.DataFrame, now: int, days
 
 def main(argv: list[str]) -> None:
     """Load once, simulate every named variant, print its table."""
-    url, now, days = argv[0], int(pd.Timestamp(argv[1], tz="UTC").timestamp()), float(argv[2])
+    url = argv[0]
+    nows = [int(pd.Timestamp(t, tz="UTC").timestamp()) for t in argv[1].split(",")]
+    windows = list(zip(nows, [float(d) for d in argv[2].split(",")], strict=True))
     names = argv[3].split(",") if len(argv) > 3 else list(VARIANTS)
     t0 = time.time()
     s, grid = load(url)
-    keep = (s.origin <= now).to_numpy()
+    keep = (s.origin <= max(nows)).to_numpy()
     s, grid = s[keep].reset_index(drop=True), grid[keep]
     horizon = int(s.step.max())
     base = baselines(s, grid)
     print(f"loaded {len(s)} steps in {time.time() - t0:.1f}s")
     for name in names:
         got = simulate(s, grid, VARIANTS[name], horizon)
-        print(f"\n## {name} ({time.time() - t0:.0f}s)")
-        print(table(s, base, got, now, days).to_string(index=False, float_format="{:.3f}".format))
+        for now, days in windows:
+            stamp = pd.Timestamp(now, unit="s", tz="UTC").isoformat()
+            print(f"\n## {name}: {days:g} days to {stamp} ({time.time() - t0:.0f}s)")
+            frame = table(s, base, got, now, days)
+            print(frame.to_string(index=False, float_format="{:.3f}".format))
 
 
 if __name__ == "__main__":
