@@ -14,11 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.agents.mcp_server import mcp_mount
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
 from forecast_api.http.http_rules import EmptyQueryIsAbsent, HeadAsGet
-from forecast_api.http.routes import Services, router
+from forecast_api.http.routes import Services, bound_services, router
 from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
@@ -153,10 +154,12 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    """The app with every route, JSON errors, the body limit and the HTTP rules for clients
-    (`forecast_api.http.http_rules`); bind services with
-    `forecast_api.http.routes.provide`."""
+    """The app with every route, the MCP server at `/mcp` (its session manager runs in the app's
+    lifespan), JSON errors, the body limit and the HTTP rules for clients
+    (`forecast_api.http.http_rules`); bind services with `forecast_api.http.routes.provide`."""
+    mcp = mcp_mount(lambda: bound_services(app))  # `app` is bound below, before any request
     app = FastAPI(
+        lifespan=mcp.lifespan,
         title="Kronos forecast service",
         version="0.1.0",
         description="Crypto price forecasts from the Kronos candlestick foundation model.",
@@ -170,6 +173,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     app.include_router(router)
+    app.router.routes.append(mcp.route)
     app.add_api_route(
         CATCH_ALL,
         unknown_route,

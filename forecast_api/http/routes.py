@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
+from starlette.applications import Starlette
 
 from forecast_api.forecasts.distribution import DistributionRequest
 from forecast_api.forecasts.market import MarketData, canonical
@@ -58,13 +59,18 @@ class Services:
     ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
 
 
-async def services(request: Request) -> Services:
-    """The services `provide` bound to the app (async and no override: FastAPI neither
-    re-inspects nor hops to a thread per request)."""
-    bound = getattr(request.app.state, "services", None)
+def bound_services(app: Starlette) -> Services:
+    """The services `provide` bound to `app`."""
+    bound = getattr(app.state, "services", None)
     if bound is None:
         raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
     return bound
+
+
+async def services(request: Request) -> Services:
+    """The services `provide` bound to the app (async and no override: FastAPI neither
+    re-inspects nor hops to a thread per request)."""
+    return bound_services(request.app)
 
 
 def provide(app: FastAPI, bound: Services) -> None:
