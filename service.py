@@ -141,7 +141,7 @@ class ApiService:
         client = BentoRunnerClient(
             self.runner, timeout_s=settings.kronos_timeout, stop=stop_flag(drain)
         )
-        self.services = build_services(settings, client)
+        self.services = build_services(settings, client, stopping=stop_flag(drain))
         provide(app, self.services)
 
     @bentoml.on_startup

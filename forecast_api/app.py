@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -27,6 +28,8 @@ from forecast_api.ops.data_source import DataSourceTracker
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.streams.hub import StreamHub
+from forecast_api.streams.stream_route import router as stream_router
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
@@ -54,9 +57,13 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
 
 
 def build_services(
-    settings: ServiceSettings, runner: RunnerClient, source: MarketDataSource | None = None
+    settings: ServiceSettings,
+    runner: RunnerClient,
+    source: MarketDataSource | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Services:
-    """The services of one API worker: market data, predictions and health on `runner`."""
+    """The services of one API worker: market data, predictions and health on `runner`;
+    `stopping` says when the worker drains (open streams end)."""
     source = source or build_source(settings.market)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
@@ -88,12 +95,18 @@ def build_services(
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
     )
-    upkeep = None
+    upkeep = hub = None
     if link is not None:
-        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings)
+        hub = StreamHub(
+            link.open,
+            settings.forecast_intervals,
+            max_per_client=settings.stream_max_per_client,
+            stopping=stopping,
+        )
+        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings, hub.tail)
         health.ledger = upkeep
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record, upkeep)
+    return Services(settings, market, predictions, health, track_record, upkeep, hub)
 
 
 def max_body_size(settings: ServiceSettings) -> int:
@@ -137,7 +150,7 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
     """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
     without this route BentoML answers them in plain text. A known path with a trailing
     slash is redirected (307)."""
-    known = [r for r in router.routes if isinstance(r, APIRoute)]
+    known = [r for r in [*router.routes, *stream_router.routes] if isinstance(r, APIRoute)]
     if path.endswith("/"):
         bare = {**request.scope, "path": request.url.path.rstrip("/")}
         if any(route.matches(bare)[0] is Match.FULL for route in known):
@@ -173,6 +186,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(stream_router)
     app.router.routes.append(mcp.route)
     app.add_api_route(
         CATCH_ALL,

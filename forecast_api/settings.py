@@ -86,6 +86,12 @@ class ServiceSettings(BaseSettings):
     ledger_score_grace: float = Field(
         3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )
+    stream_heartbeat: float = Field(
+        15.0, gt=0, description="seconds between /api/stream's heartbeat comment lines"
+    )
+    stream_max_per_client: int = Field(
+        4, ge=1, description="open /api/stream connections per client (API key, else IP) per worker"
+    )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
     port: int = Field(5000, ge=1, le=65535)

@@ -52,7 +52,7 @@ DESCRIPTIONS = {
     "get_track_record": "The scored track record of the service's scheduled forecasts (made at "
     "every candle close for every asset, then scored when the candles close): per step ahead "
     "MAE, CRPS (lower is better) against the naive (last close) and drift baselines "
-    "(`crpsSkill` < 1 beats the naive), 80%/90% band coverage (well calibrated: 0.8/0.9) and the "
+    "(`crpsSkill` > 0 beats the naive), 80%/90% band coverage (well calibrated: 0.8/0.9) and the "
     "trend confidence's reliability (`confidence.ece`, 0 is perfect). `symbol` ALL pools assets.",
     "get_past_forecasts": "Past scheduled forecasts of an asset, newest first, each with its "
     "steps and, once their candles closed, the realised close, error, CRPS and whether the 80% "
@@ -62,7 +62,7 @@ DESCRIPTIONS = {
     "recalibrated from the ledger (false: the raw share of sample paths)." + READS,
     "compare_forecasters": "Which forecaster did best on this asset: the served model against "
     "the naive (last close) and random-walk-with-drift baselines on the same scheduled "
-    "origins, ranked by mean CRPS over all scored steps (lower is better; `crpsSkill` < 1 "
+    "origins, ranked by mean CRPS over all scored steps (lower is better; `crpsSkill` > 0 "
     "beats the naive).",
 }
 READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)

@@ -28,7 +28,7 @@ class TrackStep(Loose):
     crpsDrift: float | None = Field(description="CRPS of the random walk with drift baseline")
     maeNaive: float | None = None
     maeDrift: float | None = None
-    crpsSkill: float | None = Field(description="crps / crpsNaive: below 1 beats the naive")
+    crpsSkill: float | None = Field(description="1 - crps / crpsNaive: above 0 beats the naive")
     coverage80: float | None = Field(description="share of closes inside the served 80% band")
     coverage90: float | None = Field(description="share of closes inside the served 90% band")
     directionHit: float | None = Field(description="share of steps with the right direction")
@@ -121,7 +121,7 @@ class ForecasterScore(BaseModel):
     crps: float | None = Field(description="mean CRPS over all scored steps (lower is better)")
     mae: float | None = Field(description="mean absolute error of the point forecast")
     coverage80: float | None = Field(description="80% band coverage (model only; ideal 0.8)")
-    crpsSkill: float | None = Field(description="crps / naive crps: below 1 beats the naive")
+    crpsSkill: float | None = Field(description="1 - crps / naive crps: above 0 beats the naive")
 
 
 class Comparison(BaseModel):

@@ -134,7 +134,7 @@ def rank_from_accuracy(body: dict[str, Any]) -> Comparison:
 
     def score(name: str, crps: str, mae: str, coverage: str | None) -> ForecasterScore:
         value = mean(crps)
-        skill = value / naive if value is not None and naive else None
+        skill = 1.0 - value / naive if value is not None and naive else None
         return ForecasterScore(
             forecaster=name,
             crps=value,

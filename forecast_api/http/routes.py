@@ -45,6 +45,7 @@ from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.health import HealthReporter
 from forecast_api.settings import ServiceSettings
+from forecast_api.streams.hub import StreamHub
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Services:
     health: HealthReporter
     track_record: TrackRecord
     ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
+    stream: StreamHub | None = None  # /api/stream's subscribers (None: no ledger)
 
 
 def bound_services(app: Starlette) -> Services:

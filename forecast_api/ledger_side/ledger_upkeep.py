@@ -9,7 +9,8 @@ Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
 3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
    the market data by the candle's exact open time;
 4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
-   then on are calibrated with it (`LedgerLink.refit`).
+   then on are calibrated with it (`LedgerLink.refit`);
+5. after all intervals, the records flushed and `after_round` awaited (`/api/stream`'s tail).
 A failing step (market data or database down) is logged and reported in `/health`; the next
 round tries again. Nothing here runs on the response path.
 """
@@ -20,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -75,8 +76,10 @@ class LedgerUpkeep:
         predictions: PredictionService,
         monitor: RunnerMonitor,
         settings: ServiceSettings,
+        after_round: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.link, self.market, self.predictions = link, market, predictions
+        self.after_round = after_round
         self.monitor, self.settings = monitor, settings
         self.now: dict[str, float] = {}
         symbols = settings.ledger_symbols or [a.symbol for a in market.source.assets.all()]
@@ -156,6 +159,12 @@ class LedgerUpkeep:
             except Exception as exc:  # market data or database down: the next round retries
                 errors.append(f"{interval}: {type(exc).__name__}: {str(exc)[:200]}")
                 log.warning("ledger upkeep (%s) failed: %s", interval, exc)
+        if self.after_round is not None:
+            try:  # the round's records written, then announced (the stream tails the ledger)
+                await self.link.writer.flush()
+                await self.after_round()
+            except Exception as exc:
+                log.warning("after the ledger round: %s", exc)
         with contextlib.suppress(Exception):  # the gauges are best effort
             self.state.gauges = await asyncio.to_thread(self._gauges)
         publish(self.link.writer.metrics(), self.state.gauges or {})
