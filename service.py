@@ -150,7 +150,9 @@ class ApiService:
         client = BentoRunnerClient(
             self.runner, timeout_s=settings.kronos_timeout, stop=stop_flag(drain)
         )
-        self.services = build_services(settings, client, enqueue=submit_over_http(TASK_ROUTE))
+        self.services = build_services(
+            settings, client, enqueue=submit_over_http(TASK_ROUTE), stopping=stop_flag(drain)
+        )
         provide(app, self.services)
 
     @bentoml.task(route=TASK_ROUTE)

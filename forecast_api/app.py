@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -17,6 +18,7 @@ from data_sources import MarketDataSource, build_source
 from forecast_api.access.gate import KeyGate
 from forecast_api.access.keys import KeyRing
 from forecast_api.access.quota import Quotas
+from forecast_api.agents.mcp_server import mcp_mount
 from forecast_api.alerts.alerting import Alerts
 from forecast_api.alerts.routes import router as alerts_router
 from forecast_api.backtests.jobs import Backtests, Enqueue
@@ -25,7 +27,7 @@ from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
 from forecast_api.http.http_rules import EmptyQueryIsAbsent, HeadAsGet
-from forecast_api.http.routes import Services, router
+from forecast_api.http.routes import Services, bound_services, router
 from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
@@ -36,6 +38,8 @@ from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
 from forecast_api.shared.redis_state import RedisState
 from forecast_api.shared.state import InProcessState, SharedState
+from forecast_api.streams.hub import StreamHub
+from forecast_api.streams.stream_route import router as stream_router
 from forecasting.baselines import FallbackForecaster
 from forecasting.blend import BlendSettings
 from forecasting.calibration import BandCalibration
@@ -47,7 +51,7 @@ logger = logging.getLogger(__name__)
 BODY_BYTES_PER_CANDLE = 1024
 CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-API_ROUTERS = (router, alerts_router, backtests_router)
+API_ROUTERS = (router, alerts_router, backtests_router, stream_router)
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -74,10 +78,12 @@ def build_services(
     runner: RunnerClient,
     source: MarketDataSource | None = None,
     enqueue: Enqueue | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Services:
     """The services of one API worker: market data, predictions and health on `runner` (shared
     fairly between clients), keys and quotas, the shared state; backtests (with a ledger and
-    `enqueue`, which queues a job id) and alert rules."""
+    `enqueue`, which queues a job id), alert rules and the stream's hub; `stopping` says when
+    the worker drains (open streams end)."""
     source = source or build_source(settings.market)
     shared = shared_state(settings)
     runner = FairRunnerClient(runner, settings.runner_max_in_flight)
@@ -120,10 +126,24 @@ def build_services(
         shared=shared,
         challengers=health.monitor.loaded_challengers,
     )
-    upkeep = alerts = backtests = None
+    upkeep = alerts = backtests = hub = None
     if link is not None:
         alerts = Alerts(settings, link.open, market)
-        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings, alerts.observe)
+        hub = StreamHub(
+            link.open,
+            settings.forecast_intervals,
+            max_per_client=settings.stream_max_per_client,
+            stopping=stopping,
+        )
+        upkeep = LedgerUpkeep(
+            link,
+            market,
+            predictions,
+            health.monitor,
+            settings,
+            observe=alerts.observe,
+            after_round=hub.tail,
+        )
         health.ledger = upkeep
         if enqueue is not None:
             backtests = Backtests(settings, link.open, market, runner, enqueue)
@@ -145,6 +165,7 @@ def build_services(
         ledger=upkeep,
         alerts=alerts,
         backtests=backtests,
+        stream=hub,
     )
 
 
@@ -206,10 +227,12 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    """The app with every route, JSON errors, the body limit and the HTTP rules for clients
-    (`forecast_api.http.http_rules`); bind services with
-    `forecast_api.http.routes.provide`."""
+    """The app with every route, the MCP server at `/mcp` (its session manager runs in the app's
+    lifespan), JSON errors, the body limit and the HTTP rules for clients
+    (`forecast_api.http.http_rules`); bind services with `forecast_api.http.routes.provide`."""
+    mcp = mcp_mount(lambda: bound_services(app))  # `app` is bound below, before any request
     app = FastAPI(
+        lifespan=mcp.lifespan,
         title="Kronos forecast service",
         version="0.1.0",
         description="Crypto price forecasts from the Kronos candlestick foundation model.",
@@ -226,6 +249,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_error_handlers(app)
     for api_router in API_ROUTERS:
         app.include_router(api_router)
+    app.router.routes.append(mcp.route)
     app.add_api_route(
         CATCH_ALL,
         unknown_route,

@@ -120,6 +120,12 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="seconds without a heartbeat before a job's worker is presumed gone",
     )
+    stream_heartbeat: float = Field(
+        15.0, gt=0, description="seconds between /api/stream's heartbeat comment lines"
+    )
+    stream_max_per_client: int = Field(
+        4, ge=1, description="open /api/stream connections per client (API key, else IP) per worker"
+    )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
     redis_url: str = Field(

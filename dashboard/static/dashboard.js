@@ -21,6 +21,9 @@
   const TRACK_DAYS = 30;
   const query = new URLSearchParams(location.search);
   const POLL_S = Math.max(1, Number(query.get("poll")) || 60);
+  // While /api/stream is open, forecasts and scores arrive as events; polling stays as a slow
+  // safety net (and the fallback at POLL_S when the stream fails: ?stream=off turns it off).
+  const STREAM_POLL_S = Math.max(POLL_S, 900);
 
   const state = {
     symbol: query.get("symbol") || null,
@@ -37,11 +40,14 @@
     renders: 0,
     polls: 0,
     nextPollAt: null,
+    stream: "off", // off | connecting | open | failed
+    streamEvents: 0,
     error: null,
   };
   window.dashboardState = state;
   let sequence = 0; // answers to an older selection are dropped
   let timer = null;
+  let source = null; // the EventSource of the current selection
 
   const $ = (id) => document.getElementById(id);
 
@@ -212,6 +218,7 @@
       showForecastError(error);
     }
     loadTrack(mine);
+    subscribe(mine);
     schedulePoll();
   }
 
@@ -849,11 +856,39 @@
 
   // ---- updates: poll at the next candle close, or every POLL_S seconds -----------------------
 
+  function subscribe(mine) {
+    if (source) source.close();
+    source = null;
+    state.stream = "off";
+    if (!window.EventSource || query.get("stream") === "off") return;
+    const q = new URLSearchParams({ symbols: state.symbol, intervals: state.interval });
+    const events = new EventSource(`api/stream?${q}`);
+    source = events;
+    state.stream = "connecting";
+    events.addEventListener("info", () => {
+      state.stream = "open";
+      schedulePoll();
+    });
+    events.addEventListener("forecast", () => {
+      state.streamEvents += 1;
+      if (mine === sequence) poll(false); // the scheduled forecast is in the cache now
+    });
+    events.addEventListener("score", () => {
+      state.streamEvents += 1;
+      if (mine === sequence) loadTrack(mine);
+    });
+    events.onerror = () => {
+      // reconnecting (CONNECTING) or given up (CLOSED: 429, 503, no ledger): poll meanwhile
+      state.stream = events.readyState === EventSource.CLOSED ? "failed" : "connecting";
+      schedulePoll();
+    };
+  }
+
   function schedulePoll() {
     clearTimeout(timer);
-    let wait = POLL_S * 1000;
+    let wait = (state.stream === "open" ? STREAM_POLL_S : POLL_S) * 1000;
     const body = state.predict;
-    if (body) {
+    if (body && state.stream !== "open") {
       const nextClose = Date.parse(body.lastCandle) + 2 * intervalMs(body.interval || "1h") + 5000;
       const until = nextClose - Date.now();
       if (until > 0) wait = Math.min(wait, until);

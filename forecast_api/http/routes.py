@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
+from starlette.applications import Starlette
 
 from forecast_api.access.keys import Client, KeyRing
 from forecast_api.access.quota import Quotas
@@ -50,6 +51,7 @@ from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.fair_queue import current_client
 from forecast_api.ops.health import HealthReporter
 from forecast_api.settings import ServiceSettings
+from forecast_api.streams.hub import StreamHub
 from forecasting.blend import blend_switch
 
 
@@ -67,15 +69,21 @@ class Services:
     ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
     alerts: Alerts | None = None  # alert rules (None: no ledger)
     backtests: Backtests | None = None  # backtests on demand (None: no ledger)
+    stream: StreamHub | None = None  # /api/stream's subscribers (None: no ledger)
+
+
+def bound_services(app: Starlette) -> Services:
+    """The services `provide` bound to `app`."""
+    bound = getattr(app.state, "services", None)
+    if bound is None:
+        raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
+    return bound
 
 
 async def services(request: Request) -> Services:
     """The services `provide` bound to the app (async and no override: FastAPI neither
     re-inspects nor hops to a thread per request)."""
-    bound = getattr(request.app.state, "services", None)
-    if bound is None:
-        raise RuntimeError("no services bound to this app: call forecast_api.http.routes.provide()")
-    return bound
+    return bound_services(request.app)
 
 
 def blend_wanted(value: str | None) -> bool:

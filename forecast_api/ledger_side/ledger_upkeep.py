@@ -13,7 +13,8 @@ Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
    LEDGER_BLEND=off) and rolling calibration on the steps scored by now: forecasts issued from
    then on are blended and calibrated with them (`LedgerLink.refit`);
 5. with LEDGER_GRID_RETENTION_DAYS, delete the quantile grids of scored forecasts older than
-   that, in bounded batches (`ledger.retention`; the per-step scores stay).
+   that, in bounded batches (`ledger.retention`; the per-step scores stay);
+6. after all intervals, the records flushed and `after_round` awaited (`/api/stream`'s tail).
 Scheduled forecasts also forecast every challenger the runner has loaded on the same origins
 with the same seeds, recorded as their own forecasters (`forecast_api.forecasts.challengers`).
 A failing step (market data or database down) is logged and reported in `/health`; the next
@@ -26,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -85,8 +86,10 @@ class LedgerUpkeep:
         monitor: RunnerMonitor,
         settings: ServiceSettings,
         observe: Callable[[CachedForecast], None] | None = None,
+        after_round: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.link, self.market, self.predictions = link, market, predictions
+        self.after_round = after_round
         self.monitor, self.settings = monitor, settings
         self.observe = observe  # told of every scheduled forecast made (never blocks)
         self.now: dict[str, float] = {}
@@ -204,6 +207,12 @@ class LedgerUpkeep:
         except Exception as exc:  # database down: the next round retries
             errors.append(f"retention: {type(exc).__name__}: {str(exc)[:200]}")
             log.warning("ledger retention failed: %s", exc)
+        if self.after_round is not None:
+            try:  # the round's records written, then announced (the stream tails the ledger)
+                await self.link.writer.flush()
+                await self.after_round()
+            except Exception as exc:
+                log.warning("after the ledger round: %s", exc)
         with contextlib.suppress(Exception):  # the gauges are best effort
             self.state.gauges = await asyncio.to_thread(self._gauges)
         publish(self.link.writer.metrics(), self.state.gauges or {})

@@ -1,0 +1,161 @@
+"""The MCP server (official `mcp` SDK, streamable HTTP, stateless, JSON responses) at `/mcp`.
+
+Each tool is a function of `forecast_api.agents.tools` called with the services bound to the
+app, so a tool answers exactly what its HTTP route answers. Stateless: any worker or replica
+answers any request (no session is kept). Request checks (such as an API key dependency taking
+a starlette `Request`) run on every `/mcp` request before the MCP transport sees it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import ToolAnnotations
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from data_sources.errors import MarketDataError
+from forecast_api.agents import tools
+from forecast_api.http.errors import ServiceError, error_json, from_market_error
+from forecast_api.http.routes import Services
+
+MCP_PATH = "/mcp"
+RequestCheck = Callable[[Request], Awaitable[None]]
+
+READS = (  # what each number means, for the agent choosing and reading a tool
+    " Provenance on every forecast: `prediction.model` is `kronos` (the foundation model) or "
+    "`fallback` (a simple statistical forecaster used when the model is unavailable; "
+    "`fallbackReason` says why); `calibrated` says whether the bands were recalibrated from the "
+    "ledger's scored forecasts (false: the model's raw quantiles); `stale: true` means market "
+    "data was unavailable and an older forecast is served (`dataAgeSeconds` old); "
+    "`trainedWeights`, where present, says whether the checkpoint was trained."
+)
+DESCRIPTIONS = {
+    "get_forecast": "Probabilistic price forecast of a crypto asset for the next `horizon` "
+    "candles of `interval` (default 24 x 1h), from sample paths of the Kronos model: per step "
+    "the mean `price`, `median`, an 80% band (`low`/`high`), optional `quantiles`, central "
+    "`intervals` (levels in %) and `above` probabilities P(close > price); `trend` with "
+    "`confidence` (share of paths agreeing) and `upProbability`. Cached until the next candle "
+    "closes (`validUntil`)." + READS,
+    "get_history": "Price, volume and market-cap series ([[ms, value], ...]) of the last `days` "
+    "days; `stale` marks data served from cache while the upstream failed.",
+    "list_assets": "The supported assets (symbol and CoinGecko id).",
+    "get_track_record": "The scored track record of the service's scheduled forecasts (made at "
+    "every candle close for every asset, then scored when the candles close): per step ahead "
+    "MAE, CRPS (lower is better) against the naive (last close) and drift baselines "
+    "(`crpsSkill` > 0 beats the naive), 80%/90% band coverage (well calibrated: 0.8/0.9) and the "
+    "trend confidence's reliability (`confidence.ece`, 0 is perfect). `symbol` ALL pools assets.",
+    "get_past_forecasts": "Past scheduled forecasts of an asset, newest first, each with its "
+    "steps and, once their candles closed, the realised close, error, CRPS and whether the 80% "
+    "band held it (`hit80`). `model` says kronos or fallback. Page with `nextCursor`.",
+    "probability_above": "P(close > `price`) `hours` hours ahead (1h candles), from the same "
+    "cached forecast as get_forecast; `calibrated` says whether the probability was "
+    "recalibrated from the ledger (false: the raw share of sample paths)." + READS,
+    "compare_forecasters": "Which forecaster did best on this asset: the served model against "
+    "the naive (last close) and random-walk-with-drift baselines on the same scheduled "
+    "origins, ranked by mean CRPS over all scored steps (lower is better; `crpsSkill` > 0 "
+    "beats the naive).",
+}
+READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+
+
+def tool_for(fn: Callable[..., Awaitable[Any]], services: Callable[[], Services]):
+    """`fn` without its first (`services`) parameter, for the MCP SDK; service errors become
+    tool errors carrying the HTTP error code and message."""
+    signature = inspect.signature(fn, eval_str=True)
+    params = list(signature.parameters.values())[1:]
+
+    async def call(**kwargs: Any) -> Any:
+        try:
+            return await fn(services(), **kwargs)
+        except MarketDataError as exc:
+            error = from_market_error(exc)
+            raise ToolError(f"{error.code}: {error.message}") from exc
+        except ServiceError as exc:
+            raise ToolError(f"{exc.code}: {exc.message}") from exc
+
+    call.__name__ = fn.__name__
+    call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in params}
+    call.__annotations__["return"] = signature.return_annotation
+    return call
+
+
+def build_server(services: Callable[[], Services]) -> MCPServer:
+    """The MCP server with every tool of `DESCRIPTIONS`."""
+    server = MCPServer(
+        "kronos-forecast",
+        title="Kronos forecast service",
+        instructions="Crypto price forecasts with a scored, recalibrated track record. "
+        "Probabilities are shares of sample paths; check `model`, `calibrated` and `stale`.",
+    )
+    for name, description in DESCRIPTIONS.items():
+        server.add_tool(
+            tool_for(getattr(tools, name), services),
+            name=name,
+            description=description,
+            annotations=READ_ONLY,
+            structured_output=True,
+        )
+    return server
+
+
+class Checked:
+    """ASGI app: `checks` on the request (JSON errors as the routes send them), then `app`."""
+
+    def __init__(self, app: ASGIApp, checks: Sequence[RequestCheck]) -> None:
+        self.app, self.checks = app, list(checks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the first failed check, or pass on."""
+        request = Request(scope, receive)
+        try:
+            for check in self.checks:
+                await check(request)
+        except ServiceError as exc:
+            await error_json(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
+            return
+        except HTTPException as exc:
+            response = error_json(exc.status_code, "http_error", str(exc.detail), exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class McpMount:
+    """The `/mcp` route and the lifespan that runs the MCP session manager with the app."""
+
+    route: Route
+    lifespan: Callable[[Any], Any]
+
+
+def mcp_mount(services: Callable[[], Services], checks: Sequence[RequestCheck] = ()) -> McpMount:
+    """The MCP server over `services` as a route for the API app, and its lifespan."""
+    server = build_server(services)
+    # the API answers on any host name (behind proxies, replicas): no DNS-rebinding host list
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    inner = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+    )
+    [transport] = [r for r in inner.routes if isinstance(r, Route)]
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async with server.session_manager.run():
+            yield
+
+    route = Route(MCP_PATH, Checked(transport.app, checks), methods=["GET", "POST", "DELETE"])
+    return McpMount(route, lifespan)
