@@ -143,9 +143,9 @@ def simulate(s: pd.DataFrame, grid: np.ndarray, v: Variant, horizon: int) -> pd.
             yy = y[mine][ok]
             cal_grid = calibrated_quantiles(base, sc.QUANTILE_LEVELS, [g] * mine.size)
             pit[mine[ok]] = sc.cdf_from_quantiles(base[ok], yy)
-            pre[mine[ok]] = sc.crps_quantiles(base[ok], yy)
-            cal[mine[ok]] = sc.crps_quantiles(cal_grid[ok], yy)
-            out["crps"][mine[ok]] = sc.crps_quantiles(served[ok], yy)
+            pre[mine[ok]] = sc.crps_grid(base[ok], yy)
+            cal[mine[ok]] = sc.crps_grid(cal_grid[ok], yy)
+            out["crps"][mine[ok]] = sc.crps_grid(served[ok], yy)
             out["h80"][mine[ok]] = sc.band_hit(bands[ok, 0], bands[ok, 1], yy)
             out["h90"][mine[ok]] = sc.band_hit(bands[ok, 2], bands[ok, 3], yy)
             out["thit"][mine[ok]] = sc.trend_hit(trend[ok], yy, last[mine][ok], tau[mine][ok])
@@ -165,7 +165,7 @@ def baselines(s: pd.DataFrame, grid: np.ndarray) -> pd.DataFrame:
             "rw": sc.crps_lognormal(*sc.random_walk_distribution(last, sigma, h), yy),
             "drift": sc.crps_lognormal(*sc.drift_distribution(last, mu, sigma, h), yy),
             "naive": np.abs(yy - last),
-            "raw": sc.crps_quantiles(grid, yy),
+            "raw": sc.crps_grid(grid, yy),
         },
         index=s.index,
     ).where(pd.Series(ok, index=s.index), axis=0)

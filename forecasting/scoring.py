@@ -68,6 +68,27 @@ def crps_quantiles(
     return 2.0 * pinball(quantiles, y, levels).mean(axis=-1)
 
 
+#: midpoints of 1000 equal slices of (0, 1): the quadrature of :func:`crps_grid`
+FINE_LEVELS = (np.arange(1000) + 0.5) / 1000
+
+
+def crps_grid(
+    quantiles: np.ndarray, y: np.ndarray, levels: np.ndarray = QUANTILE_LEVELS, rows: int = 4096
+) -> np.ndarray:
+    """CRPS of the distribution a quantile grid defines (its interpolation and tails, as
+    :func:`cdf_from_quantiles`), by the midpoint rule on :data:`FINE_LEVELS`. The 99 grid
+    levels alone under-count it (a random walk scores 1.0096x its closed form on them, 1.001x
+    here), which would hand closed-form baselines an edge of about 1%."""
+    q = np.asarray(quantiles, dtype=float)
+    y = np.broadcast_to(np.asarray(y, dtype=float), q.shape[:-1])
+    flat_q, flat_y = q.reshape(-1, q.shape[-1]), y.reshape(-1)
+    out = np.empty(flat_y.shape)
+    for a in range(0, flat_y.size, rows):  # bounded memory: (rows, 1000) at a time
+        fine = quantiles_at(flat_q[a : a + rows], FINE_LEVELS, levels)
+        out[a : a + rows] = crps_quantiles(fine, flat_y[a : a + rows], FINE_LEVELS)
+    return out.reshape(y.shape)
+
+
 def crps_samples(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     """CRPS of the empirical distribution of samples on the last axis: E|X-y| - E|X-X'|/2."""
     x = np.sort(np.asarray(samples, dtype=float), axis=-1)

@@ -118,7 +118,7 @@ def test_a_blended_forecast_is_recorded_and_scored_as_served(ledger: Ledger) -> 
     assert rows[0].blend_version == blend.version
     for s in rows:
         served = unpack(s.calibrated) if s.calibrated is not None else unpack(s.blend)
-        assert s.crps == pytest.approx(float(sc.crps_quantiles(served, s.realised)))
+        assert s.crps == pytest.approx(float(sc.crps_grid(served, s.realised)))
         assert s.pit_blend == pytest.approx(
             float(sc.cdf_from_quantiles(unpack(s.blend), s.realised))
         )

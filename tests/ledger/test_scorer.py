@@ -31,7 +31,7 @@ def test_scores_match_the_scoring_functions(ledger: Ledger) -> None:
         assert row.realised == 102.0
         assert row.abs_error == pytest.approx(abs(s.mean - 102.0))
         assert row.pct_error == pytest.approx(abs(s.mean - 102.0) / 102.0 * 100)
-        assert row.crps == pytest.approx(sc.crps_quantiles(s.quantiles, 102.0))
+        assert row.crps == pytest.approx(sc.crps_grid(s.quantiles, 102.0))
         assert row.pit == pytest.approx(sc.cdf_from_quantiles(s.quantiles, 102.0))
         assert row.hit80_raw == float(s.bands_raw[0.8][0] <= 102.0 <= s.bands_raw[0.8][1])
         assert row.naive_crps == row.naive_mae == pytest.approx(2.0)  # last close 100
