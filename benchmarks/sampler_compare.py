@@ -7,11 +7,11 @@ Both ledgers are replays of the same model with the blend off (LEDGER_BLEND=off)
 `mean` and raw grid are the model's own; seeds are fixed by symbol, interval and origin, so the
 same (symbol, origin) draws the same uniforms in both. Only (symbol, origin, step) scored in both
 with origins before BEFORE are compared. Prints per symbol and ALL the variant / base ratios of
-the raw grid's mean CRPS and of the MAE of the mean, the share of forecasts whose CRPS (summed
-over steps) the variant lowers, the raw 80% coverage of each, and the served (calibrated,
-`benchmarks.blend_resim` "model calibrated (today)") CRPS ratio, both re-simulated on the common
-rows only, reported for origins from WARMUP on (default: the common window's first 14 days are
-warm-up for the calibration).
+the raw grid's mean CRPS (with a 90% interval, origins resampled) and of the MAE of the mean,
+the share of forecasts whose CRPS (summed over steps) the variant lowers, the raw 80% coverage
+of each, and the served (calibrated, `benchmarks.blend_resim` "model calibrated (today)") CRPS
+ratio, both re-simulated on the common rows only, reported for origins from WARMUP on (default:
+the common window's first 14 days are warm-up for the calibration).
 `grid`: on the base ledger's scored steps before BEFORE, the random walk's mean CRPS in closed
 form against the same distribution scored on quantile grids of several resolutions, and the
 stored 99-level grids (random walk, model raw) read at 999 levels (`scoring.quantiles_at`, the
@@ -62,6 +62,12 @@ def scores(s: pd.DataFrame, grid: np.ndarray) -> pd.DataFrame:
     )
 
 
+def interval(num: np.ndarray, den: np.ndarray, draws: int = 1000) -> np.ndarray:
+    """5% and 95% points of sum(num) / sum(den) over origins resampled with replacement."""
+    pick = np.random.default_rng(0).integers(0, num.size, (draws, num.size))
+    return np.quantile(num[pick].sum(1) / den[pick].sum(1), [0.05, 0.95])
+
+
 def compare(base_url: str, variant_url: str, before: int, warmup: int | None) -> pd.DataFrame:
     """One row per symbol and ALL: variant / base ratios and raw coverages."""
     (s, g0), (sv, g1) = common(base_url, variant_url, before)
@@ -78,6 +84,7 @@ def compare(base_url: str, variant_url: str, before: int, warmup: int | None) ->
                 "symbol": name,
                 "origins": len(per),
                 "crps raw v/b": b.crps[i].mean() / a.crps[i].mean(),
+                "90% CI": "{:.3f}-{:.3f}".format(*interval(per.b.to_numpy(), per.a.to_numpy())),
                 "mae v/b": b.ae[i].mean() / a.ae[i].mean(),
                 "v wins": (per.b < per.a).mean(),
                 "cov80 raw b": a.h80[i].mean(),
