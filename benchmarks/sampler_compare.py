@@ -7,11 +7,11 @@ Both ledgers are replays of the same model with the blend off (LEDGER_BLEND=off)
 `mean` and raw grid are the model's own; seeds are fixed by symbol, interval and origin, so the
 same (symbol, origin) draws the same uniforms in both. Only (symbol, origin, step) scored in both
 with origins before BEFORE are compared. Prints per symbol and ALL the variant / base ratios of
-the raw grid's mean CRPS (with a 90% interval, origins resampled) and of the MAE of the mean,
-the share of forecasts whose CRPS (summed over steps) the variant lowers, the raw 80% coverage
-of each, and the served (calibrated, `benchmarks.blend_resim` "model calibrated (today)") CRPS
-ratio, both re-simulated on the common rows only, reported for origins from WARMUP on (default:
-the common window's first 14 days are warm-up for the calibration).
+the raw grid's mean CRPS and of the MAE of the mean, the share of forecasts whose CRPS (summed
+over steps) the variant lowers, the raw 80% coverage of each, and the served (calibrated,
+`benchmarks.blend_resim` "model calibrated (today)") CRPS ratio, re-simulated on the common rows
+only, reported for origins from WARMUP on (default: the common window's first 14 days are
+warm-up for the calibration).
 `grid`: on the base ledger's scored steps before BEFORE, the random walk's mean CRPS in closed
 form against the same distribution scored on quantile grids of several resolutions, and the
 stored 99-level grids (random walk, model raw) read at 999 levels (`scoring.quantiles_at`, the
@@ -63,7 +63,7 @@ def scores(s: pd.DataFrame, grid: np.ndarray) -> pd.DataFrame:
 
 
 def interval(num: np.ndarray, den: np.ndarray, draws: int = 1000) -> np.ndarray:
-    """5% and 95% points of sum(num) / sum(den) over origins resampled with replacement."""
+    """A 90% interval of sum(num) / sum(den): origins resampled with replacement."""
     pick = np.random.default_rng(0).integers(0, num.size, (draws, num.size))
     return np.quantile(num[pick].sum(1) / den[pick].sum(1), [0.05, 0.95])
 
@@ -79,6 +79,9 @@ def compare(base_url: str, variant_url: str, before: int, warmup: int | None) ->
         i = np.asarray(idx)
         per = pd.DataFrame({"o": s.origin[i], "a": a.crps[i], "b": b.crps[i]}).groupby("o").sum()
         j = i[late[i]]
+        srv = (
+            pd.DataFrame({"o": s.origin[j], "a": a.served[j], "b": b.served[j]}).groupby("o").sum()
+        )
         rows.append(
             {
                 "symbol": name,
@@ -90,6 +93,9 @@ def compare(base_url: str, variant_url: str, before: int, warmup: int | None) ->
                 "cov80 raw b": a.h80[i].mean(),
                 "cov80 raw v": b.h80[i].mean(),
                 "crps served v/b": b.served[j].mean() / a.served[j].mean(),
+                "served 90% CI": "{:.3f}-{:.3f}".format(
+                    *interval(srv.b.to_numpy(), srv.a.to_numpy())
+                ),
             }
         )
     return pd.DataFrame(rows)
