@@ -1,7 +1,9 @@
 """The MCP server (official `mcp` SDK, streamable HTTP, stateless, JSON responses) at `/mcp`.
 
 Each tool is a function of `forecast_api.agents.tools` called with the services bound to the
-app, so a tool answers exactly what its HTTP route answers. Stateless: any worker or replica
+app and the `/mcp` HTTP request (from the SDK's request context: its API key headers identify
+the caller, charged like the routes charge it), so a tool answers exactly what its HTTP route
+answers. Stateless: any worker or replica
 answers any request (no session is kept). Request checks (such as an API key dependency taking
 a starlette `Request`) run on every `/mcp` request before the MCP transport sees it.
 """
@@ -14,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
@@ -29,6 +31,7 @@ from forecast_api.http.errors import ServiceError, error_json, from_market_error
 from forecast_api.http.routes import Services
 
 MCP_PATH = "/mcp"
+CONTEXT = "mcp_context"  # the SDK's request context, hidden from the tools' input schemas
 RequestCheck = Callable[[Request], Awaitable[None]]
 
 READS = (  # what each number means, for the agent choosing and reading a tool
@@ -60,28 +63,37 @@ DESCRIPTIONS = {
     "probability_above": "P(close > `price`) `hours` hours ahead (1h candles), from the same "
     "cached forecast as get_forecast; `calibrated` says whether the probability was "
     "recalibrated from the ledger (false: the raw share of sample paths)." + READS,
-    "compare_forecasters": "Which forecaster did best on this asset: the served model against "
-    "the naive (last close) and random-walk-with-drift baselines on the same scheduled "
-    "origins, ranked by mean CRPS over all scored steps (lower is better; `crpsSkill` > 0 "
-    "beats the naive).",
+    "compare_forecasters": "The leaderboard: which forecaster did best on this asset (or ALL) "
+    "over the scored forecasts of the last `days` days, ranked by mean CRPS over every scored "
+    "step (lower is better): `served` (what the service served: the blend, calibrated), "
+    "`kronos` (the model alone), challengers by model id, and the baselines `naive` (last "
+    "close), `drift` and `random_walk`; with MAE, 80%/90% band coverage, direction hit rate "
+    "and `crpsSkillBestBaseline` (> 0 beats every baseline).",
 }
 READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 
 def tool_for(fn: Callable[..., Awaitable[Any]], services: Callable[[], Services]):
-    """`fn` without its first (`services`) parameter, for the MCP SDK; service errors become
-    tool errors carrying the HTTP error code and message."""
+    """`fn` for the MCP SDK: its first (`call`) parameter becomes the SDK's request `Context`;
+    service errors (a bad key's 401, an over-quota 429, ...) become tool errors carrying the
+    HTTP error code and message."""
     signature = inspect.signature(fn, eval_str=True)
-    params = list(signature.parameters.values())[1:]
+    context = inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+    params = [*list(signature.parameters.values())[1:], context]
 
     async def call(**kwargs: Any) -> Any:
+        request = kwargs.pop(CONTEXT).request_context.request
+        if not isinstance(request, Request):
+            raise ToolError("the tools answer over streamable HTTP only")
         try:
-            return await fn(services(), **kwargs)
+            return await fn(tools.Call(services(), request), **kwargs)
         except MarketDataError as exc:
             error = from_market_error(exc)
             raise ToolError(f"{error.code}: {error.message}") from exc
         except ServiceError as exc:
-            raise ToolError(f"{exc.code}: {exc.message}") from exc
+            retry = exc.headers.get("Retry-After") if exc.headers else None
+            after = f" (retry after {retry} s)" if retry else ""
+            raise ToolError(f"{exc.code}: {exc.message}{after}") from exc
 
     call.__name__ = fn.__name__
     call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]

@@ -114,22 +114,33 @@ class AboveAnswer(BaseModel):
     generatedAt: str
 
 
-class ForecasterScore(BaseModel):
-    """One forecaster's errors over the window, weighted by scored steps."""
+class ForecasterScore(Loose):
+    """One forecaster's scores over the window's scored steps (every step ahead pooled)."""
 
-    forecaster: str = Field(description="model (the served forecasts), naive or drift")
-    crps: float | None = Field(description="mean CRPS over all scored steps (lower is better)")
-    mae: float | None = Field(description="mean absolute error of the point forecast")
-    coverage80: float | None = Field(description="80% band coverage (model only; ideal 0.8)")
-    crpsSkill: float | None = Field(description="1 - crps / naive crps: above 0 beats the naive")
+    name: str = Field(
+        description="served (what the service served: the blend, calibrated), kronos (the "
+        "model alone), naive, drift, random_walk, or a challenger's model id"
+    )
+    kind: str = Field(description="served, model, baseline or challenger")
+    n: int = Field(description="scored steps behind the scores")
+    rank: int = Field(description="1 = lowest CRPS")
+    crps: float | None = Field(description="mean CRPS (lower is better)")
+    mae: float | None = Field(description="mean absolute error of the mean (naive: last close)")
+    coverage80: float | None = Field(description="80% band coverage (ideal 0.8; none: naive)")
+    coverage90: float | None = Field(description="90% band coverage (ideal 0.9; none: naive)")
+    directionHit: float | None = Field(description="share of steps with the right direction")
+    crpsSkillBestBaseline: float | None = Field(
+        description="1 - crps / the best baseline's crps: above 0 beats every baseline"
+    )
 
 
-class Comparison(BaseModel):
-    """Forecasters ranked by CRPS on the same scheduled origins."""
+class Leaderboard(Loose):
+    """`GET /api/leaderboard` as a tool result (`from`/`to` are `start`/`end`)."""
 
     symbol: str
     interval: str
     days: float
-    scoredSteps: int = Field(description="scored steps behind the averages")
-    source: str = Field(description="where the figures come from (/api/accuracy)")
-    ranking: list[ForecasterScore] = Field(description="best (lowest CRPS) first")
+    start: str = Field(description="oldest forecast origin counted (UTC)")
+    end: str = Field(description="the service's now: the close of the newest candle (UTC)")
+    bestBaseline: str | None = Field(description="the baseline with the lowest CRPS")
+    forecasters: list[ForecasterScore] = Field(description="best (lowest CRPS) first")

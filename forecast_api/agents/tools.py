@@ -1,22 +1,21 @@
-"""The MCP tools as plain functions over the routes' `Services`: the same service calls (and so
-the same caches, limits and errors) as the HTTP routes, with typed inputs and outputs."""
+"""The MCP tools as plain functions over a `Call` (the routes' `Services` and the HTTP request):
+the same service calls (and so the same caches, quotas, limits and errors) as the HTTP routes,
+with typed inputs and outputs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
 from pydantic import Field
+from starlette.requests import Request
 
-from forecast_api.agents.models import (
-    AboveAnswer,
-    Comparison,
-    ForecasterScore,
-    PastForecasts,
-    TrackRecord,
-)
+from forecast_api.agents.models import AboveAnswer, Leaderboard, PastForecasts, TrackRecord
 from forecast_api.forecasts.distribution import DistributionRequest
-from forecast_api.http.routes import Services
+from forecast_api.forecasts.predictions import Charge
+from forecast_api.http.routes import Services, caller
 from forecast_api.http.schemas import (
     AssetsResponse,
     HistoryData,
@@ -31,8 +30,22 @@ DaysIn = Annotated[int, Field(ge=1, le=365, description="days back from now")]
 Prices = list[Annotated[float, Field(gt=0)]]
 
 
+@dataclass(frozen=True)
+class Call:
+    """One tool call: the services bound to the app and the `/mcp` HTTP request carrying it."""
+
+    services: Services
+    request: Request
+
+    async def charge(self) -> Charge:
+        """The caller's compute charge, as `/api/predict` makes it: the key of the request's
+        `Authorization: Bearer` / `X-API-Key` header (401 for a bad one), else anonymous."""
+        client = await caller(self.request, self.services)
+        return partial(self.services.quotas.charge, client)
+
+
 async def get_forecast(
-    services: Services,
+    call: Call,
     symbol: SymbolIn,
     interval: IntervalIn = "1h",
     horizon: Annotated[int | None, Field(ge=1, description="steps ahead (default 24)")] = None,
@@ -40,16 +53,17 @@ async def get_forecast(
     levels: Annotated[list[float] | None, Field(description="central intervals in %: [80]")] = None,
     above: Annotated[Prices | None, Field(description="prices for P(close > price)")] = None,
 ) -> PredictResponse:
-    """`GET /api/predict`."""
-    wanted = DistributionRequest.parse(services.settings, quantiles, levels, above)
-    return await services.predictions.predict(
-        symbol, horizon, None, None, interval=interval, distribution=wanted
+    """`GET /api/predict` (charged to the caller's compute quota when it computes)."""
+    wanted = DistributionRequest.parse(call.services.settings, quantiles, levels, above)
+    charge = await call.charge()
+    return await call.services.predictions.predict(
+        symbol, horizon, None, None, interval=interval, distribution=wanted, charge=charge
     )
 
 
-async def get_history(services: Services, symbol: SymbolIn, days: DaysIn = 7) -> HistoryResponse:
+async def get_history(call: Call, symbol: SymbolIn, days: DaysIn = 7) -> HistoryResponse:
     """`GET /api/history`."""
-    name, points = await services.market.history(symbol, days)
+    name, points = await call.services.market.history(symbol, days)
     return HistoryResponse(
         symbol=name,
         days=days,
@@ -60,24 +74,24 @@ async def get_history(services: Services, symbol: SymbolIn, days: DaysIn = 7) ->
     )
 
 
-async def list_assets(services: Services) -> AssetsResponse:
+async def list_assets(call: Call) -> AssetsResponse:
     """`GET /api/assets`."""
-    return services.market.assets()
+    return await call.services.market.assets()
 
 
 async def get_track_record(
-    services: Services,
+    call: Call,
     symbol: Annotated[str, Field(min_length=1, max_length=20, description="a symbol or ALL")],
     interval: IntervalIn = "1h",
     days: DaysIn = 30,
 ) -> TrackRecord:
     """`GET /api/accuracy`."""
-    body = await services.track_record.accuracy(symbol, interval, days)
+    body = await call.services.track_record.accuracy(symbol, interval, days)
     return TrackRecord(start=body.pop("from"), end=body.pop("to"), **body)
 
 
 async def get_past_forecasts(
-    services: Services,
+    call: Call,
     symbol: SymbolIn,
     interval: IntervalIn = "1h",
     start: Annotated[datetime | None, Field(description="oldest origin (default: 30 days)")] = None,
@@ -86,20 +100,22 @@ async def get_past_forecasts(
     cursor: Annotated[str | None, Field(max_length=200, description="nextCursor")] = None,
 ) -> PastForecasts:
     """`GET /api/forecasts`."""
-    body = await services.track_record.forecasts(symbol, interval, start, end, limit, cursor)
+    body = await call.services.track_record.forecasts(symbol, interval, start, end, limit, cursor)
     return PastForecasts(**body)
 
 
 async def probability_above(
-    services: Services,
+    call: Call,
     symbol: SymbolIn,
     price: Annotated[float, Field(gt=0, description="the price level")],
     hours: Annotated[int, Field(ge=1, description="hours ahead (1h steps)")] = 24,
 ) -> AboveAnswer:
-    """`GET /api/predict?interval=1h&horizon=<hours>&above=<price>` at its last step."""
-    wanted = DistributionRequest.parse(services.settings, None, None, [price])
-    response = await services.predictions.predict(
-        symbol, hours, None, None, interval="1h", distribution=wanted
+    """`GET /api/predict?interval=1h&horizon=<hours>&above=<price>` at its last step (charged
+    like it)."""
+    wanted = DistributionRequest.parse(call.services.settings, None, None, [price])
+    charge = await call.charge()
+    response = await call.services.predictions.predict(
+        symbol, hours, None, None, interval="1h", distribution=wanted, charge=charge
     )
     p = response.prediction
     last = p.predictions[-1]
@@ -119,51 +135,12 @@ async def probability_above(
     )
 
 
-def rank_from_accuracy(body: dict[str, Any]) -> Comparison:
-    """Model, naive and drift ranked by CRPS from an `/api/accuracy` body (step rows weighted
-    by their scored count)."""
-    rows = [r for r in body["steps"] if r["n"]]
-    total = sum(r["n"] for r in rows)
-
-    def mean(key: str) -> float | None:
-        pairs = [(r[key], r["n"]) for r in rows if r.get(key) is not None]
-        weight = sum(n for _, n in pairs)
-        return sum(v * n for v, n in pairs) / weight if weight else None
-
-    naive = mean("crpsNaive")
-
-    def score(name: str, crps: str, mae: str, coverage: str | None) -> ForecasterScore:
-        value = mean(crps)
-        skill = 1.0 - value / naive if value is not None and naive else None
-        return ForecasterScore(
-            forecaster=name,
-            crps=value,
-            mae=mean(mae),
-            coverage80=mean(coverage) if coverage else None,
-            crpsSkill=skill,
-        )
-
-    scores = [
-        score("model", "crps", "mae", "coverage80"),
-        score("naive", "crpsNaive", "maeNaive", None),
-        score("drift", "crpsDrift", "maeDrift", None),
-    ]
-    scores.sort(key=lambda s: (s.crps is None, s.crps or 0.0))
-    return Comparison(
-        symbol=body["symbol"],
-        interval=body["interval"],
-        days=body["days"],
-        scoredSteps=total,
-        source="/api/accuracy",
-        ranking=scores,
-    )
-
-
 async def compare_forecasters(
-    services: Services,
+    call: Call,
     symbol: Annotated[str, Field(min_length=1, max_length=20, description="a symbol or ALL")],
     interval: IntervalIn = "1h",
     days: DaysIn = 30,
-) -> Comparison:
-    """The model against the naive and drift baselines on the same scheduled origins."""
-    return rank_from_accuracy(await services.track_record.accuracy(symbol, interval, days))
+) -> Leaderboard:
+    """`GET /api/leaderboard`."""
+    body = await call.services.track_record.leaderboard(symbol, interval, days)
+    return Leaderboard(start=body.pop("from"), end=body.pop("to"), **body)

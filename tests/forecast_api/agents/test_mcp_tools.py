@@ -1,5 +1,5 @@
 """The MCP server at /mcp through the SDK's own streamable HTTP client, in process: every tool
-answers what its HTTP route answers (same services, cache and errors)."""
+answers what its HTTP route answers (same services, cache, quotas, keys and errors)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from mcp.client.streamable_http import streamable_http_client
 from starlette.requests import Request
 
 from forecast_api.agents.mcp_server import DESCRIPTIONS, mcp_mount
-from forecast_api.agents.tools import rank_from_accuracy
 from forecast_api.app import build_services, create_app
 from forecast_api.http.errors import ServiceError
 from forecast_api.http.routes import Services, provide
+from ledger.keys import KeyStore
+from ledger.store import Ledger
 from tests.forecast_api.api_helpers import LocalRunnerClient
-from tests.forecast_api.ledger_side.test_ledger_live import (
+from tests.forecast_api.ledger_side.live_helpers import (
     START,
     SYMBOLS,
     advance,
@@ -38,12 +39,22 @@ def candles(ohlcv_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 @asynccontextmanager
+async def connected(
+    app: FastAPI, headers: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Client, httpx2.AsyncClient]]:
+    """An MCP client and a plain HTTP client on `app` (ASGI, its lifespan running), both
+    sending `headers`."""
+    transport = httpx2.ASGITransport(app=app)
+    http = httpx2.AsyncClient(transport=transport, base_url="http://t", headers=headers)
+    async with http, Client(streamable_http_client("http://t/mcp", http_client=http)) as c:
+        yield c, http
+
+
+@asynccontextmanager
 async def mcp_client(app: FastAPI) -> AsyncIterator[tuple[Client, httpx2.AsyncClient]]:
-    """The app's lifespan running; an MCP client and a plain HTTP client on it (ASGI)."""
-    async with app.router.lifespan_context(app):
-        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t")
-        async with http, Client(streamable_http_client("http://t/mcp", http_client=http)) as c:
-            yield c, http
+    """The app's lifespan running (once per app); the clients of `connected` on it."""
+    async with app.router.lifespan_context(app), connected(app) as pair:
+        yield pair
 
 
 async def scored_services(make_settings, core, candles, directory: Path) -> Services:
@@ -77,7 +88,7 @@ def test_every_tool_answers_what_its_route_answers(
             forecast = await call("get_forecast", symbol="btc", horizon=3, levels=[80])
             route = await http.get("/api/predict?symbol=BTC&horizon=3&levels=80")
             assert route.json()["cached"] is True  # the forecast the tool made, from the cache
-            same = {"cached": True, "timestamp": route.json()["timestamp"]}  # response time
+            same = {"cached": True, "cache": "hit", "timestamp": route.json()["timestamp"]}
             assert forecast | same == route.json()
             above = await call("probability_above", symbol="ETH", price=1000.0, hours=3)
             again = await http.get("/api/predict?symbol=ETH&horizon=3&above=1000")
@@ -104,11 +115,16 @@ def test_every_tool_answers_what_its_route_answers(
             assert past["nextCursor"] == page["nextCursor"]
 
             compared = await call("compare_forecasters", symbol="BTC", days=30)
-            assert compared == rank_from_accuracy(body).model_dump()
-            ranked = [r["forecaster"] for r in compared["ranking"]]
-            assert sorted(ranked) == ["drift", "model", "naive"]
-            crps = [r["crps"] for r in compared["ranking"]]
-            assert crps == sorted(crps) and compared["scoredSteps"] > 0
+            board = (await http.get("/api/leaderboard?symbol=BTC&interval=1h&days=30")).json()
+            assert compared["forecasters"] == board["forecasters"]
+            assert (compared["start"], compared["end"]) == (board["from"], board["to"])
+            assert compared["bestBaseline"] == board["bestBaseline"] is not None
+            names = {r["name"] for r in compared["forecasters"]}
+            assert {"served", "kronos", "naive", "drift", "random_walk"} <= names
+            crps = [r["crps"] for r in compared["forecasters"]]
+            assert crps == sorted(crps) and [r["rank"] for r in compared["forecasters"]] == list(
+                range(1, len(crps) + 1)
+            )
         await services.health.monitor.stop()
 
     asyncio.run(scenario())
@@ -165,5 +181,80 @@ def test_request_checks_guard_the_mcp_route() -> None:
                 http.headers["x-api-key"] = "k"
                 async with Client(streamable_http_client("http://t/mcp", http_client=http)) as c:
                     assert len((await c.list_tools()).tools) == len(DESCRIPTIONS)
+
+    asyncio.run(scenario())
+
+
+def error_text(result) -> str:
+    """The text of a tool result that must be an error."""
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+def test_tools_that_compute_charge_the_callers_quota(make_settings, core, candles, tmp_path):
+    """Keys and quotas as the routes apply them: a key's tiny quota admits one forecast a minute
+    (a cached one is free), a bad key is refused, keyless callers may not compute."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    write_until(tmp_path, candles, START)
+    services = build(make_settings, tmp_path, url, core, anonymous_compute_per_minute=0)
+    samples = services.settings.kronos_samples
+    key = KeyStore(Ledger.open(url).engine).create("alice", quota=samples * 3)
+    app = create_app(services.settings)
+    provide(app, services)
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            async with connected(app, {"X-API-Key": key}) as (client, http):
+                first = await client.call_tool("get_forecast", {"symbol": "BTC", "horizon": 3})
+                assert not first.is_error, first.content
+                refused = error_text(
+                    await client.call_tool(
+                        "probability_above", {"symbol": "ETH", "price": 1000.0, "hours": 3}
+                    )
+                )
+                assert "rate_limited: compute quota of key 'alice' reached" in refused
+                assert f"{samples * 3} path-steps" in refused and "retry after" in refused
+                second = error_text(await client.call_tool("get_forecast", {"symbol": "ETH"}))
+                assert "rate_limited:" in second
+                cached = await client.call_tool("get_forecast", {"symbol": "BTC", "horizon": 3})
+                assert cached.structured_content["cached"] is True  # no compute, not charged
+                prediction = cached.structured_content["prediction"]
+                assert prediction == first.structured_content["prediction"]
+                usage = (await http.get("/api/usage")).json()
+                assert usage["key"] == "alice" and usage["usedThisMinute"] == samples * 3
+            async with connected(app, {"Authorization": "Bearer not-a-key"}) as (client, _):
+                bad = error_text(await client.call_tool("get_forecast", {"symbol": "BTC"}))
+                assert bad.endswith("unauthorized: unknown or revoked API key")
+                assets = await client.call_tool("list_assets", {})
+                assert not assets.is_error  # like /api/assets: no key needed, none checked
+            async with connected(app) as (client, _):
+                keyless = error_text(await client.call_tool("get_forecast", {"symbol": "ETH"}))
+                assert keyless.endswith("unauthorized: computing a forecast needs an API key")
+        await services.health.monitor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_require_keys_refuses_mcp_without_a_key(make_settings, core, candles, tmp_path):
+    """REQUIRE_KEYS=true: the key gate answers `/mcp` 401 before MCP sees it."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    write_until(tmp_path, candles, START)
+    services = build(make_settings, tmp_path, url, core, require_keys=True)
+    key = KeyStore(Ledger.open(url).engine).create("bob")
+    app = create_app(services.settings)
+    provide(app, services)
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://t") as http:
+                refused = await http.post("/mcp", json=hello)
+                assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+                wrong = await http.post("/mcp", json=hello, headers={"X-API-Key": "nope"})
+                assert wrong.status_code == 401
+            async with connected(app, {"Authorization": f"Bearer {key}"}) as (client, _):
+                assert len((await client.list_tools()).tools) == len(DESCRIPTIONS)
+        await services.health.monitor.stop()
 
     asyncio.run(scenario())
