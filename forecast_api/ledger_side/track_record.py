@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from forecast_api.forecasts.market import MarketData
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError
 from ledger import queries
+from ledger.records import to_epoch
 from ledger.store import Ledger
+
+DEFAULT_DAYS = 30  # /api/forecasts without `from`: this many days before `to`
 
 
 class TrackRecord:
@@ -82,8 +85,8 @@ class TrackRecord:
     ) -> dict[str, Any]:
         """Past forecasts of `symbol` with their realised values, newest first, paginated."""
         name = self.market.source.assets.get(symbol).symbol
-        end = end or await self.now(interval)
-        start = start or end - timedelta(days=30)
+        last = to_epoch(end or await self.now(interval))
+        first = last - DEFAULT_DAYS * 86400 if start is None else to_epoch(start)
         return await self._query(
-            queries.forecasts, name, interval, start, end, limit=limit, cursor=cursor
+            queries.forecasts, name, interval, first, last, limit=limit, cursor=cursor
         )
