@@ -96,11 +96,25 @@ def error_json(
     )
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+EMPTY_QUERY = "empty_query"  # request state: the query parameters sent without a value
+
+
+def _error_message(err: Mapping, empty: frozenset[str]) -> str:
+    """One validation error as the client reads it: a blank required parameter is called
+    empty (not missing), a body that is not JSON says so with the character where it breaks."""
+    loc = err.get("loc", ())
+    if err.get("type") == "json_invalid":
+        at = loc[1] if len(loc) > 1 else 0
+        why = err.get("ctx", {}).get("error", "malformed")
+        return f"the body is not valid JSON (character {at}): {why}"
+    where = ".".join(str(p) for p in loc if p not in ("query", "body"))
+    if err.get("type") == "missing" and loc[:1] == ("query",) and where in empty:
+        return f"{where}: empty; give a value ({where}=...)"
+    return f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "")
+
+
+def _validation_message(exc: RequestValidationError, empty: frozenset[str]) -> str:
+    parts = [_error_message(err, empty) for err in exc.errors()]
     return "; ".join(parts) or "invalid request"
 
 
@@ -108,8 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Send every error from `app` in the `{"error", "message"}` shape."""
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_json(422, InvalidRequestError.code, _validation_message(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        empty = frozenset(request.scope.get("state", {}).get(EMPTY_QUERY, ()))
+        return error_json(422, InvalidRequestError.code, _validation_message(exc, empty))
 
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
