@@ -35,6 +35,10 @@ class MarketDataSource(ABC):
     async def history(self, symbol: str, days: int) -> History:
         """`days` of price/volume/market-cap points (hourly up to 90 days, daily beyond)."""
 
+    def serves(self, interval: str) -> bool:
+        """Whether this source can give `interval` candles at all (for some symbol)."""
+        return True
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections."""

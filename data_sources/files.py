@@ -103,6 +103,15 @@ class FilesSource(MarketDataSource):
         frame = version.derive(("candles", limit), lambda f: _tail(f, limit, step))
         return frame.copy(deep=False)  # callers may set attrs or columns on their copy
 
+    def serves(self, interval: str) -> bool:
+        """Whether some file holds `interval` candles, or hourly files it resamples into them."""
+        names = [interval] + [BASE_INTERVAL] * resamples_hourly(interval_seconds(interval))
+        return any(
+            any(self.directory.glob(f"*_{name}{suffix}"))
+            for name in names
+            for suffix in (".csv", ".parquet")
+        )
+
     async def quote(self, symbol: str) -> Quote:
         """Price = last close; change vs the close 24h earlier; volume = sum of 24h `amount`.
 

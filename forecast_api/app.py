@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.forecasts.intervals import served_intervals
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
@@ -59,7 +60,8 @@ def build_services(
     source = source or build_source(settings.market)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
-    market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
+    lookback = max(settings.kronos_lookback, fallback.min_history)
+    market = MarketData(source, tracker, lookback, served_intervals(settings, source))
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
     link = None
     if settings.ledger_url:

@@ -834,6 +834,9 @@
     state.caps = await capabilities();
     try {
       const assets = await getJson("api/assets");
+      // the intervals this service's market data can serve (older services: the schema's)
+      if (state.caps.intervalParam && Array.isArray(assets.intervals) && assets.intervals.length)
+        state.caps.intervals = assets.intervals;
       setupControls(assets.assets.filter((a) => a.supported !== false));
     } catch (error) {
       showForecastError(error);

@@ -65,8 +65,10 @@ class Forecaster:
         *,
         fallback: FallbackForecaster | None = None,
         calibration: BandCalibration | None = None,
+        intervals: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
+        self.intervals = settings.forecast_intervals if intervals is None else list(intervals)
         self.runner = runner
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
@@ -82,7 +84,7 @@ class Forecaster:
     ) -> Params:
         """Defaults and limits for interval, horizon (steps of it) and samples (422 outside)."""
         s = self.settings
-        interval = checked_interval(s, interval)
+        interval = checked_interval(self.intervals, interval, s.forecast_intervals)
         limit = s.max_horizon(interval)
         horizon = s.interval_horizon(interval) if horizon is None else horizon
         samples = s.kronos_samples if samples is None else samples

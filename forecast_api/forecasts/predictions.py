@@ -69,7 +69,9 @@ class PredictionService:
         self.settings = settings
         self.clock = clock  # Unix seconds: when the next candle closes is wall-clock time
         self.market = market
-        self.forecaster = Forecaster(settings, runner, fallback=fallback, calibration=calibration)
+        self.forecaster = Forecaster(
+            settings, runner, fallback=fallback, calibration=calibration, intervals=market.intervals
+        )
         self.recorder = recorder
         self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(

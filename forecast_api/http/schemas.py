@@ -308,3 +308,7 @@ class AssetsResponse(BaseModel):
 
     assets: list[AssetEntry]
     count: int
+    intervals: list[str] = Field(
+        default_factory=list,
+        description="the candle intervals forecast with this market data (`interval=`)",
+    )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from forecast_api.forecasts.intervals import checked_interval
 from forecast_api.forecasts.market import MarketData
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError
 from ledger import queries
@@ -30,11 +31,11 @@ class TrackRecord:
         self,
         open_ledger: Callable[[], Ledger] | None,
         market: MarketData,
-        intervals: Sequence[str],
+        offered: Sequence[str],
     ) -> None:
         self.open_ledger = open_ledger
         self.market = market
-        self.intervals = tuple(intervals)
+        self.offered = tuple(offered)  # FORECAST_INTERVALS (those served: `market.intervals`)
 
     async def _query(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a ledger query in a worker thread; a database failure is a 503."""
@@ -57,11 +58,7 @@ class TrackRecord:
 
     async def now(self, interval: str) -> datetime:
         """The service's current time: the close of the newest candle of the first asset."""
-        if interval not in self.intervals:
-            known = ", ".join(self.intervals)
-            raise InvalidRequestError(
-                f"interval: unknown interval {interval!r}; use one of {known}"
-            )
+        checked_interval(self.market.intervals, interval, self.offered)
         return (await self.market.now(interval)).to_pydatetime()
 
     async def accuracy(self, symbol: str, interval: str, days: int) -> dict[str, Any]:
