@@ -704,7 +704,8 @@
     return list.map((f) => ({
       origin: pick(f, ["origin", "lastCandle", "issuedAt"]),
       steps: (pick(f, ["steps", "predictions"]) || []).map((s) => ({
-        t: Date.parse(pick(s, ["timestamp", "time", "closeTime"])),
+        // when the step's candle closes: /api/forecasts says `closesAt` (`candleOpen` its open)
+        t: Date.parse(pick(s, ["closesAt", "timestamp", "time", "closeTime"])),
         mean: pick(s, ["mean", "price"]),
         realised: pick(s, ["realised", "realized", "realisedClose", "realizedClose", "actual"]),
       })),
@@ -762,8 +763,13 @@
     const m = health.model || {};
     const d = health.dataSource || {};
     const ledger = health.ledger ? `ledger ${health.ledger.state || "present"}` : "no ledger";
+    const device = m.device ? ` on ${m.device}${m.dtype ? " " + m.dtype : ""}` : "";
+    const model =
+      m.state === "fallback"
+        ? `Model fallback (statistical forecaster; ${shortId(m.modelId)} not serving)`
+        : `Model ${m.state || "?"} (${shortId(m.modelId)})${device}`;
     $("service-line").textContent =
-      `Model ${m.state || "?"} (${shortId(m.modelId)}) on ${m.device || "?"}${m.dtype ? " " + m.dtype : ""} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
+      `${model} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
     const pairs = [
       ["status", health.status, "status"],
       ...scalarPairs("model", m),
