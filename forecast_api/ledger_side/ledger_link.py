@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 
 from forecast_api.forecasts.recording import not_fitted
+from forecast_api.ledger_side.ledger_metrics import publish_worker
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
 from ledger.records import ForecastRecord
 from ledger.store import Ledger
@@ -33,7 +34,7 @@ class LedgerLink:
         self.url = url
         self.model_id = model_id
         self.recalibration = recalibration
-        self.writer = LedgerWriter(self.open, writer or WriterSettings())
+        self.writer = LedgerWriter(self.open, writer or WriterSettings(), observe=publish_worker)
         self._ledger: Ledger | None = None
         self._lock = threading.Lock()
         self._calibrations: dict[str, Calibration] = {}
