@@ -24,6 +24,7 @@ from kronos_runner.hub import checkpoint_digest
 from kronos_runner.memory import HeapTrimmer
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.priority import PriorityGate
 from kronos_runner.tokenizer import KronosTokenizer
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus, SamplingParams
 
@@ -56,6 +57,7 @@ class RunnerCore:
         self._status = status
         self._clock = clock
         self._trimmer = HeapTrimmer()
+        self._gate = PriorityGate()  # interactive batches ahead of scheduled ones
 
     @classmethod
     def load(cls, spec: ModelSpec) -> RunnerCore:
@@ -98,11 +100,19 @@ class RunnerCore:
         """Whether the model is loaded, and why not."""
         return self._status
 
-    def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """One result per item, in order; never raises for a bad item."""
+    def forecast(self, items: list[RunnerItem], scheduled: bool = False) -> list[RunnerResult]:
+        """One result per item, in order; never raises for a bad item. A `scheduled` batch
+        yields to interactive ones before each model pass (`kronos_runner.priority`)."""
         if self.pipeline is None:
             reason = f"model not loaded: {self._status.error or 'still loading'}"
             return [RunnerResult.failure("not_loaded", reason) for _ in items]
+        with self._gate.scheduled() if scheduled else self._gate.interactive():
+            results = self._forecast(items, scheduled)
+        self._trimmer.after_work()
+        return results
+
+    def _forecast(self, items: list[RunnerItem], scheduled: bool) -> list[RunnerResult]:
+        """`forecast` of a loaded pipeline, one group of equal sampling parameters at a time."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, item in enumerate(items):
             groups[tuple(item.sampling.model_dump().values())].append(index)
@@ -111,9 +121,8 @@ class RunnerCore:
             live = [i for i in indices if not self._expired(items[i], results, i)]
             if live:
                 batch = [items[i] for i in live]
-                for index, result in zip(live, self._predict(batch), strict=True):
+                for index, result in zip(live, self._predict(batch, scheduled), strict=True):
                     results[index] = result
-        self._trimmer.after_work()
         return [r for r in results if r is not None]
 
     def _late(self, item: RunnerItem) -> bool:
@@ -129,7 +138,18 @@ class RunnerCore:
             )
         return late
 
-    def _predict(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    def _should_stop(self, items: list[RunnerItem], scheduled: bool) -> Callable[[], bool]:
+        """The check before each model pass: a scheduled batch first waits for interactive
+        ones; then, whether every item's deadline has passed."""
+
+        def check() -> bool:
+            if scheduled:
+                self._gate.scheduled_pass()
+            return all(self._late(item) for item in items)
+
+        return check
+
+    def _predict(self, items: list[RunnerItem], scheduled: bool = False) -> list[RunnerResult]:
         """Forecast items sharing sampling parameters in one call; isolate failures per item."""
         sampling: SamplingParams = items[0].sampling
         try:
@@ -141,14 +161,14 @@ class RunnerCore:
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 seed=[item.seed for item in items],
-                should_stop=lambda: all(self._late(item) for item in items),
+                should_stop=self._should_stop(items, scheduled),
             )
         except GenerationStopped as stop:
             reason = f"the API stopped waiting for every item of the batch ({stop})"
             return [RunnerResult.failure("expired", reason) for _ in items]
         except Exception as exc:
             if len(items) > 1:
-                return [result for item in items for result in self._predict([item])]
+                return [result for item in items for result in self._predict([item], scheduled)]
             kind = "invalid" if isinstance(exc, ValueError) else "failed"
             logger.warning("runner item failed (%s): %s", kind, exc)
             return [RunnerResult.failure(kind, f"{type(exc).__name__}: {exc}")]

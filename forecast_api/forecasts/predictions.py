@@ -177,7 +177,9 @@ class PredictionService:
             for key in keys
         ]
         seeds = [self._seed(key, views[key], params) for key in keys]
-        done = await self.forecaster.forecast_series(series, params, seeds=seeds)
+        done = await self.forecaster.forecast_series(
+            series, params, seeds=seeds, scheduled=kind == "scheduled"
+        )
         generated, issued = now_iso(), self.clock()
         values: list[tuple[CachedForecast | ServiceError, float]] = []
         for key, outcome in zip(keys, done, strict=True):

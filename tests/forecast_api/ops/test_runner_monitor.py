@@ -15,7 +15,7 @@ class ScriptedRunner:
     def __init__(self, *script: object) -> None:
         self.script = list(script)
 
-    async def forecast(self, items):  # pragma: no cover - not used
+    async def forecast(self, items, *, scheduled=False):  # pragma: no cover - not used
         return []
 
     async def status(self) -> RunnerStatus:
