@@ -75,8 +75,23 @@ class DataUnavailableError(ServiceError):
     code = "market_data_unavailable"
 
 
+FILES_HINT = (
+    "no internet? serve candle files instead: MARKET_DATA_SOURCE=files "
+    "MARKET_DATA_DIR=/path/to/csv-dir (files named <SYMBOL>_1h.csv; see docs/market-data.md)"
+)
+
+
+def market_hint(exc: MarketDataError) -> str | None:
+    """How to get market data when a remote upstream failed (None for the files source and
+    for unknown symbols, whose messages already say what to change)."""
+    if isinstance(exc, UnknownSymbolError) or exc.upstream in (None, "files"):
+        return None
+    return FILES_HINT
+
+
 def from_market_error(exc: MarketDataError) -> ServiceError:
-    """Map a `data_sources` error to the service error a client sees."""
+    """Map a `data_sources` error to the service error a client sees (naming the upstream
+    that failed and, for a remote one, how to serve files instead)."""
     if isinstance(exc, UnknownSymbolError):
         return UnknownSymbol(str(exc))
     if isinstance(exc, UpstreamRateLimitedError):
@@ -84,7 +99,11 @@ def from_market_error(exc: MarketDataError) -> ServiceError:
         error = DataUnavailableError(f"market data upstream rate-limited us: {exc}", wait)
         error.code = "upstream_rate_limited"
         return error
-    return DataUnavailableError(f"market data unavailable: {exc}")
+    source = f" from {exc.upstream}" if exc.upstream else ""
+    hint = market_hint(exc)
+    return DataUnavailableError(
+        f"market data unavailable{source}: {exc}" + (f"; {hint}" if hint else "")
+    )
 
 
 def error_json(

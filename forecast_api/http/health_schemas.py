@@ -20,6 +20,7 @@ class ModelHealth(BaseModel):
     calibrated: bool = False
     calibrationError: str | None = None
     runnerState: Literal["unknown", "unreachable", "loading", "loaded", "failed"] = "unknown"
+    hint: str | None = Field(None, description="how to fix a failed model load")
     checkedAt: str | None = None  # when the API last checked the runner (in the background)
     ageSeconds: float | None = None  # how old that check is
 
@@ -31,6 +32,7 @@ class DataSourceHealth(BaseModel):
     state: Literal["ok", "degraded", "unknown"]
     lastError: str | None = None
     lastErrorAt: str | None = None
+    hint: str | None = Field(None, description="how to fix the last error, where known")
 
 
 class LedgerHealth(BaseModel):
