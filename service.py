@@ -2,7 +2,8 @@
 
 `bentoml serve service:ApiService` starts both: the API service (FastAPI routes, cache, fallback)
 and, as its dependency, the runner (model weights, adaptive batching). Scale them independently
-with RUNNER_WORKERS / API_WORKERS or as separate deployments. All logic lives in `forecast_api`
+with RUNNER_WORKERS / API_WORKERS or as separate deployments: `bentoml serve service:KronosRunner`
+serves the runner alone, and RUNNER_URL points API services at it. All logic lives in `forecast_api`
 and `kronos_runner`; this file only wires them. The API process never imports torch: the runner's
 model code is imported inside the runner service only.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import bentoml
 
 from forecast_api.app import CATCH_ALL, build_services, create_app
+from forecast_api.backtests.task import TASK_ROUTE, submit_over_http
 from forecast_api.http.routes import provide
 from forecast_api.ops import telemetry
 from forecast_api.ops.lifecycle import Drain, DrainGuard, stop_flag
@@ -58,7 +60,7 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     return {
         "enabled": bool(s.cors_origins),
         "access_control_allow_origins": s.cors_origins,
-        "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+        "access_control_allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
         "access_control_allow_headers": ["*"],
     }
 
@@ -72,12 +74,13 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     threads=2,  # an interactive batch beside a paused scheduled one (kronos_runner.priority)
 )
 class KronosRunner:
-    """Loads tokenizer + model once per worker (in the background: the worker answers and stops
-    meanwhile); forecasts adaptive batches of series."""
+    """Loads tokenizer + model (and the KRONOS_CHALLENGERS) once per worker (in the background:
+    the worker answers and stops meanwhile); forecasts adaptive batches of series."""
 
     def __init__(self) -> None:
         from kronos_runner.loading import BackgroundCore  # torch: runner process only
         from kronos_runner.runner import ModelSpec
+        from kronos_runner.settings import RunnerSettings
         from kronos_runner.threads import set_process_threads
 
         set_process_threads(settings.kronos_threads or len(os.sched_getaffinity(0)))
@@ -92,6 +95,8 @@ class KronosRunner:
                 device=settings.device,
                 max_context=settings.kronos_max_context,
                 dtype=settings.kronos_dtype,
+                challengers=tuple(RunnerSettings().kronos_challengers),
+                test_slowdown_s=settings.test_slowdown_s,
             )
         )
 
@@ -148,14 +153,25 @@ telemetry.install(
 class ApiService:
     """The specification's REST API: /api/predict, /api/history, /api/assets, /health and more."""
 
-    runner = bentoml.depends(KronosRunner)
+    runner = (
+        bentoml.depends(url=settings.runner_url, on=KronosRunner)
+        if settings.runner_url
+        else bentoml.depends(KronosRunner)
+    )
 
     def __init__(self) -> None:
         client = BentoRunnerClient(
             self.runner, timeout_s=settings.kronos_timeout, stop=stop_flag(drain)
         )
-        self.services = build_services(settings, client)
+        self.services = build_services(settings, client, enqueue=submit_over_http(TASK_ROUTE))
         provide(app, self.services)
+
+    @bentoml.task(route=TASK_ROUTE)
+    async def backtest(self, job_id: str) -> dict:
+        """Run one backtest job queued by `POST /api/backtests` (`forecast_api.backtests`)."""
+        if self.services.backtests is None:
+            return {"id": job_id, "status": "failed", "error": "no forecast ledger"}
+        return await self.services.backtests.run(job_id)
 
     @bentoml.on_startup
     async def start(self) -> None:
@@ -176,7 +192,10 @@ class ApiService:
         await self.services.health.monitor.stop()
         if self.services.ledger is not None:
             await self.services.ledger.stop()
+        if self.services.alerts is not None:
+            await self.services.alerts.stop()
         await self.services.market.aclose()
+        await self.services.quotas.shared.aclose()
 
 
 ApiService.add_asgi_middleware(DrainGuard, drain=drain)

@@ -3,9 +3,9 @@ scheduled round runs, against the same requests on an idle server.
 
 Starts `bentoml serve` on the files source with the ledger scheduling every asset at 1h, 4h and
 1d (8 x 3 = 24 forecasts, issued as soon as the runner has loaded). While that round runs it
-sends `--requests` uncached `/api/predict` (one at a time, a fresh seed each), checks in the
-ledger that the round was still running when the last one was answered, waits for the round to
-finish, then sends the same number of uncached requests to the idle server:
+sends up to `--requests` uncached `/api/predict` (one at a time, a fresh seed each; a request
+counts only if it began before the ledger's last scheduled forecast was issued), waits for the
+round to finish, then sends `--requests` uncached requests to the idle server:
 
     PYTHONPATH=. python benchmarks/bench_priority.py --data-dir ../shared/data/ohlcv
 
@@ -81,15 +81,21 @@ def run(args: argparse.Namespace) -> tuple[list[float], list[float]]:
         bentoml_server(env, cwd=args.repo, log=work / "server.log", timeout=300) as url,
         httpx.Client(base_url=url, timeout=600) as client,
     ):
-        busy = [timed(client, SYMBOLS[i % 8], next(seeds), args) for i in range(args.requests)]
-        answered = time.time()
+        busy: list[float] = []
+        while len(busy) < args.requests:  # one at a time while the round runs
+            started = time.time()
+            busy.append(timed(client, SYMBOLS[len(busy) % 8], next(seeds), args))
+            if scheduled_records(ledger)[0] >= ROUND:
+                break
         deadline = time.monotonic() + args.round_timeout
         while (done := scheduled_records(ledger))[0] < ROUND:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the scheduled round did not finish: {done[0]} of {ROUND}")
             time.sleep(0.5)
-        if done[1] is None or done[1] < answered:
-            raise RuntimeError("the round ended before the requests: raise --samples")
+        if done[1] is None or done[1] < started:  # the last request began after the round
+            busy.pop()
+        if not busy:
+            raise RuntimeError("the round ended before the first request: raise --samples")
         idle = [timed(client, SYMBOLS[i % 8], next(seeds), args) for i in range(args.requests)]
     return busy, idle
 

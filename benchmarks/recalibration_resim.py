@@ -35,12 +35,13 @@ def load(url: str):
     """Steps of the replayed forecasts (with their forecast's fields) and their raw grids."""
     e = create_engine(url)
     f = pd.read_sql(
-        "select id, symbol, origin, issued_at, last_close, trend_threshold from forecasts"
+        "select id, symbol, origin, issued_at, last_close, trend_threshold, drift_mu, drift_sigma"
+        " from forecasts"
         " where kind = 'replay' order by origin, id",
         e,
     )
     s = pd.read_sql(
-        "select s.forecast_id, s.step, s.closes_at, s.status, s.pit, s.trend, s.realised,"
+        "select s.forecast_id, s.step, s.closes_at, s.status, s.pit, s.trend, s.realised, s.mean,"
         " s.trend_hit, s.hit80, s.hit90, s.confidence, s.confidence_dist, s.confidence_raw, q.raw"
         " from forecast_steps s join step_quantiles q on q.forecast_id = s.forecast_id"
         " and q.step = s.step",

@@ -14,6 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import dashboard_router, install_offline_docs
 from data_sources import MarketDataSource, build_source
+from forecast_api.access.gate import KeyGate
+from forecast_api.access.keys import KeyRing
+from forecast_api.access.quota import Quotas
+from forecast_api.alerts.alerting import Alerts
+from forecast_api.alerts.routes import router as alerts_router
+from forecast_api.backtests.jobs import Backtests, Enqueue
+from forecast_api.backtests.routes import router as backtests_router
 from forecast_api.forecasts.intervals import served_intervals
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
@@ -24,9 +31,12 @@ from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
 from forecast_api.ops.data_source import DataSourceTracker
+from forecast_api.ops.fair_queue import FairRunnerClient
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.shared.redis_state import RedisState
+from forecast_api.shared.state import InProcessState, SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import RecalibrationSettings
@@ -37,6 +47,7 @@ logger = logging.getLogger(__name__)
 BODY_BYTES_PER_CANDLE = 1024
 CATCH_ALL = "/api/{path:path}"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+API_ROUTERS = (router, alerts_router, backtests_router)
 
 
 def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | None]:
@@ -53,11 +64,23 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
     return calibration, None
 
 
+def shared_state(settings: ServiceSettings) -> SharedState:
+    """Redis at REDIS_URL, else this worker alone."""
+    return RedisState(settings.redis_url) if settings.redis_url else InProcessState()
+
+
 def build_services(
-    settings: ServiceSettings, runner: RunnerClient, source: MarketDataSource | None = None
+    settings: ServiceSettings,
+    runner: RunnerClient,
+    source: MarketDataSource | None = None,
+    enqueue: Enqueue | None = None,
 ) -> Services:
-    """The services of one API worker: market data, predictions and health on `runner`."""
+    """The services of one API worker: market data, predictions and health on `runner` (shared
+    fairly between clients), keys and quotas, the shared state; backtests (with a ledger and
+    `enqueue`, which queues a job id) and alert rules."""
     source = source or build_source(settings.market)
+    shared = shared_state(settings)
+    runner = FairRunnerClient(runner, settings.runner_max_in_flight)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
     lookback = max(settings.kronos_lookback, fallback.min_history)
@@ -79,6 +102,7 @@ def build_services(
         calibrated=calibration is not None,
         calibration_error=calibration_error,
         refresh_s=settings.health_refresh,
+        shared=shared,
     )
     predictions = PredictionService(
         settings,
@@ -88,13 +112,34 @@ def build_services(
         calibration=calibration,
         recorder=link,
         checkpoint=health.monitor.checkpoint_digest,
+        shared=shared,
     )
-    upkeep = None
+    upkeep = alerts = backtests = None
     if link is not None:
-        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings)
+        alerts = Alerts(settings, link.open, market)
+        upkeep = LedgerUpkeep(link, market, predictions, health.monitor, settings, alerts.observe)
         health.ledger = upkeep
+        if enqueue is not None:
+            backtests = Backtests(settings, link.open, market, runner, enqueue)
     track_record = TrackRecord(link and link.open, market, settings.forecast_intervals)
-    return Services(settings, market, predictions, health, track_record, upkeep)
+    keys = KeyRing(
+        None if link is None else link.api_key,
+        key_quota=settings.key_compute_per_minute,
+        anonymous_quota=settings.anonymous_compute_per_minute,
+    )
+    quotas = Quotas(shared, max_labels=settings.key_metrics_labels)
+    return Services(
+        settings,
+        market,
+        predictions,
+        health,
+        track_record,
+        keys,
+        quotas,
+        ledger=upkeep,
+        alerts=alerts,
+        backtests=backtests,
+    )
 
 
 def max_body_size(settings: ServiceSettings) -> int:
@@ -138,7 +183,7 @@ async def unknown_route(request: Request, path: str) -> RedirectResponse:
     """Unknown `/api/` paths (404) and wrong methods on known ones (405) as JSON errors;
     without this route BentoML answers them in plain text. A known path with a trailing
     slash is redirected (307)."""
-    known = [r for r in router.routes if isinstance(r, APIRoute)]
+    known = [r for rt in API_ROUTERS for r in rt.routes if isinstance(r, APIRoute)]
     if path.endswith("/"):
         bare = {**request.scope, "path": request.url.path.rstrip("/")}
         if any(route.matches(bare)[0] is Match.FULL for route in known):
@@ -170,8 +215,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=max_body_size(settings))
     app.add_middleware(EmptyQueryIsAbsent)
     app.add_middleware(HeadAsGet)
+    if settings.require_keys:
+        app.add_middleware(KeyGate)
     install_error_handlers(app)
-    app.include_router(router)
+    for api_router in API_ROUTERS:
+        app.include_router(api_router)
     app.add_api_route(
         CATCH_ALL,
         unknown_route,

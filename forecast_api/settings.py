@@ -6,6 +6,7 @@ Every name here is documented in `.env.example`; the market-data names belong to
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from data_sources import MarketDataSettings
 from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceSettings(BaseSettings):
@@ -86,10 +89,57 @@ class ServiceSettings(BaseSettings):
     ledger_score_grace: float = Field(
         3600.0, ge=0, description="seconds a closed candle may be missing before unscorable"
     )
+    alert_max_rules: int = Field(20, ge=1, description="alert rules one client may hold")
+    alert_max_attempts: int = Field(5, ge=1, description="tries per webhook delivery")
+    alert_backoff: float = Field(
+        2.0, ge=0, description="seconds before a delivery's first retry (doubling after)"
+    )
+    alert_timeout: float = Field(10.0, gt=0, description="seconds a webhook may take to answer")
+    backtest_dir: Path = Field(Path("data/backtests"), description="the jobs' scratch ledgers")
+    backtest_max_concurrent: int = Field(2, ge=1, description="backtests queued or running")
+    backtest_max_origins: int = Field(
+        2000, ge=1, description="forecasts one backtest may replay (origins x symbols)"
+    )
+    backtest_lease: float = Field(
+        300.0,
+        gt=0,
+        description="seconds without a heartbeat before a job's worker is presumed gone",
+    )
     batch_max_symbols: int = Field(32, ge=1)
     forecast_max_candles: int = Field(4096, ge=2)
+    redis_url: str = Field(
+        "",
+        description="shared cache, single-flight and quotas (redis://host:6379/0); empty: "
+        "each worker alone",
+    )
+    runner_url: str = Field(
+        "", description="a runner served elsewhere (http://host:3000); empty: served here"
+    )
+    runner_max_in_flight: int = Field(
+        16,
+        ge=1,
+        description="runner calls one API worker keeps in flight (default: one runner batch, "
+        "KRONOS_MAX_BATCH_SIZE's default); the rest queue fairly, round-robin by client",
+    )
+    require_keys: bool = Field(False, description="every route needs an API key")
+    key_compute_per_minute: int = Field(
+        100_000, ge=0, description="path-steps (samples x horizon) a key may compute per minute"
+    )
+    anonymous_compute_per_minute: int = Field(
+        20_000,
+        ge=0,
+        description="path-steps all keyless clients together may compute per "
+        "minute (0: computing needs a key)",
+    )
+    key_metrics_labels: int = Field(
+        20, ge=0, description="key names with their own /metrics label; the rest are `other`"
+    )
     port: int = Field(5000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    kronos_test_hooks: bool = Field(False, description="TEST ONLY: honour KRONOS_TEST_* hooks")
+    kronos_test_slowdown_s: float = Field(
+        0.0, ge=0, description="TEST ONLY: runner wait before each model pass (needs the hooks)"
+    )
     market: MarketDataSettings = Field(default_factory=MarketDataSettings, exclude=True)
 
     @field_validator(
@@ -152,6 +202,16 @@ class ServiceSettings(BaseSettings):
     def batch_latency_ms(self) -> int:
         """The runner's batching latency budget: KRONOS_MAX_LATENCY_MS, else KRONOS_TIMEOUT."""
         return self.kronos_max_latency_ms or max(1, round(self.kronos_timeout * 1000))
+
+    @property
+    def test_slowdown_s(self) -> float:
+        """The runner's test slowdown: KRONOS_TEST_SLOWDOWN_S only with KRONOS_TEST_HOOKS=true
+        (otherwise 0, and a warning that it is ignored)."""
+        if self.kronos_test_hooks:
+            return self.kronos_test_slowdown_s
+        if self.kronos_test_slowdown_s:
+            logger.warning("KRONOS_TEST_SLOWDOWN_S ignored: test hooks are off (KRONOS_TEST_HOOKS)")
+        return 0.0
 
     @property
     def default_horizon(self) -> int:

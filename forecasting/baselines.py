@@ -1,4 +1,4 @@
-"""Baseline forecasters behind one protocol: the service's statistical fallback, naive, drift.
+"""Baseline forecasters behind one protocol: the statistical fallback, naive, drift, random walk.
 
 The fallback is what the service serves when the Kronos model is not loaded, errors, times out or
 returns unusable values; the backtest and the ledger score every baseline the same way.
@@ -153,9 +153,22 @@ class Drift:
         forecasts = []
         for df in series:
             returns = np.diff(np.log(df["close"].to_numpy(dtype=float)))
-            steps = returns.mean() + returns.std() * rng.standard_normal((samples, horizon))
+            steps = self.mu(returns) + returns.std() * rng.standard_normal((samples, horizon))
             close = float(df["close"].iloc[-1]) * np.exp(np.cumsum(steps, axis=1))
             paths = np.tile(_last_features(df), (samples, horizon, 1))
             paths[:, :, : CLOSE + 1] = close[:, :, None]
             forecasts.append(Forecast(timestamps=_horizon_index(df, horizon), paths=paths))
         return forecasts
+
+    def mu(self, returns: np.ndarray) -> float:
+        """The drift per step: the mean of the context's log returns."""
+        return float(returns.mean())
+
+
+class RandomWalk(Drift):
+    """The drift baseline without its mu term: median at the last close, the volatility of the
+    context's log returns (``forecasting.scoring.random_walk_distribution`` in closed form)."""
+
+    def mu(self, returns: np.ndarray) -> float:
+        """No drift."""
+        return 0.0

@@ -18,6 +18,8 @@ Arrays broadcast: ``quantiles`` is ``(..., K)`` and ``y`` is ``(...)``.
 - The drift baseline: a random walk with drift in log price, log C_h ~ N(log c_0 + h mu,
   h sigma^2) with mu, sigma the mean and standard deviation of the context's one-step log returns
   (the same maths as ``forecasting.baselines.Drift``, here in closed form: a lognormal CRPS).
+- The random walk baseline: the drift baseline without its mu term, log C_h ~ N(log c_0,
+  h sigma^2): median at the last close, the volatility of the context's returns.
 - The naive baseline: the last close c_0 as a point forecast, so its CRPS equals its absolute
   error |y - c_0|.
 """
@@ -121,6 +123,22 @@ def drift_mean(last: np.ndarray, mu: np.ndarray, sigma: np.ndarray, step: np.nda
     """Mean of the drift baseline's close: exp(m + s^2 / 2) (its point forecast for the MAE)."""
     m, s = drift_distribution(last, mu, sigma, step)
     return np.exp(m + np.asarray(s, dtype=float) ** 2 / 2.0)
+
+
+def random_walk_distribution(last: np.ndarray, sigma: np.ndarray, step: np.ndarray):
+    """(m, s) of the random walk baseline's lognormal close: the drift baseline with mu = 0."""
+    return drift_distribution(last, 0.0, sigma, step)
+
+
+def random_walk_mean(last: np.ndarray, sigma: np.ndarray, step: np.ndarray):
+    """Mean of the random walk baseline's close (its point forecast, as drift's is its mean)."""
+    return drift_mean(last, 0.0, sigma, step)
+
+
+def lognormal_quantiles(m: np.ndarray, s: np.ndarray, levels: np.ndarray = QUANTILE_LEVELS):
+    """Quantiles exp(m + s Phi^-1(tau)) of LN(m, s^2): ``(...)`` -> ``(..., len(levels))``."""
+    z = _probit(np.asarray(levels, dtype=float))
+    return np.exp(np.asarray(m, dtype=float)[..., None] + np.asarray(s, dtype=float)[..., None] * z)
 
 
 _TAIL_SPAN = 4  # the tails' scale comes from the quantiles 4 grid steps in from each end

@@ -521,9 +521,16 @@ def _csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options."""
-    p = argparse.ArgumentParser(prog="python -m kronos_runner.backtest", description=__doc__)
+def build_parser(
+    prog: str = "python -m kronos_runner.backtest", epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """The command-line options (``check_args`` validates them once parsed)."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", required=True, help="directory of <SYMBOL>_<interval> candle files")
     p.add_argument("--interval", default="1h")
     p.add_argument("--symbols", type=_csv_list, default=None, help="e.g. BTC,ETH (default all)")
@@ -578,15 +585,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--plot-window", type=int, default=-1, help="index of the fan-chart window")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    args = p.parse_args(argv)
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Refuse option combinations that cannot run (``p.error`` exits with status 2)."""
     if "kronos" in args.forecasters and not (args.model and args.tokenizer):
         p.error("the kronos forecaster needs --model and --tokenizer")
     return args
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = build_parser()
+    return check_args(parser, parser.parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the backtest and write the table, CSV/JSON, calibrations and plots."""
-    args = parse_args(argv)
+    run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """The backtest ``args`` asks for (see ``build_parser``), its outputs and tables."""
     set_process_threads(args.threads)
     frames = load_candle_dir(args.data, args.interval, args.symbols)
     began = time.perf_counter()

@@ -2,6 +2,11 @@
 
 Hub ids go through huggingface_hub, so HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE apply;
 a local directory is read directly. Every key, shape and dtype is checked before loading.
+
+Whether the weights were ever trained lives in the safetensors header's metadata (``trained``:
+``"false"`` for random initialisation; a checkpoint without the entry, such as the official ones,
+counts as trained), beside an optional ``provenance`` record (JSON: base checkpoint, data range,
+steps, validation loss). A module built from a config is untrained until training marks it.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from typing import Any, TypeVar
 
 import torch
 from huggingface_hub import hf_hub_download
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from kronos_runner.layout import CONFIG_NAME, WEIGHTS_NAME
+
+TRAINED_KEY = "trained"  # safetensors metadata: "true" / "false"
+PROVENANCE_KEY = "provenance"  # safetensors metadata: a JSON object
 
 M = TypeVar("M", bound="HubMixin")
 
@@ -99,10 +107,22 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
             )
 
 
+def weights_metadata(path: str | Path) -> tuple[bool, dict[str, Any] | None]:
+    """Whether a model.safetensors file holds trained weights (no marker: trained), and its
+    provenance record (None when it has none)."""
+    with safe_open(str(path), framework="pt") as weights:
+        metadata = weights.metadata() or {}
+    record = metadata.get(PROVENANCE_KEY)
+    return metadata.get(TRAINED_KEY, "true") != "false", (json.loads(record) if record else None)
+
+
 class HubMixin:
-    """``from_pretrained`` / ``save_pretrained`` for modules built from ``self.config`` kwargs."""
+    """``from_pretrained`` / ``save_pretrained`` for modules built from ``self.config`` kwargs;
+    ``trained`` and ``provenance`` travel with the weights (see the module docstring)."""
 
     config: dict[str, Any]
+    trained: bool = False  # built from a config: random weights
+    provenance: dict[str, Any] | None = None
 
     @classmethod
     def from_pretrained(
@@ -123,13 +143,18 @@ class HubMixin:
         state = load_file(str(weights_path))
         check_state_dict(module.state_dict(), state)
         module.load_state_dict(state, strict=True)
+        module.trained, module.provenance = weights_metadata(weights_path)
         return module.eval()
 
     def save_pretrained(self, save_directory: str | Path) -> Path:
-        """Write config.json and model.safetensors into ``save_directory``; returns it."""
+        """Write config.json and model.safetensors (with ``trained`` and ``provenance`` in its
+        header) into ``save_directory``; returns it."""
         out = Path(save_directory)
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+        metadata = {"format": "pt", TRAINED_KEY: "true" if self.trained else "false"}
+        if self.provenance is not None:
+            metadata[PROVENANCE_KEY] = json.dumps(self.provenance, sort_keys=True)
+        save_file(state, str(out / WEIGHTS_NAME), metadata=metadata)
         return out

@@ -172,6 +172,11 @@ class KronosPipeline:
             max_rows=max_rows,
         )
 
+    @property
+    def trained(self) -> bool:
+        """Whether both checkpoints hold trained weights (a random-init one says it is not)."""
+        return bool(self.model.trained and self.tokenizer.trained)
+
     def predict(
         self,
         series: pd.DataFrame | Sequence[pd.DataFrame],

@@ -9,7 +9,7 @@ kind: `invalid` (the series cannot be forecast: a client error), `not_loaded`, `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ class RunnerItem(BaseModel):
     seed: int | None = None
     sampling: SamplingParams
     deadline: float | None = None  # Unix time (s) after which the API no longer waits for it
+    model: str | None = None  # a KRONOS_CHALLENGERS name; None: the main model
 
     @classmethod
     def from_frame(
@@ -87,9 +88,10 @@ class RunnerResult(BaseModel):
     error_kind: ErrorKind | None = None
     timestamps: list[int] = []
     paths: list[list[list[float]]] = []
+    trained_weights: bool | None = None  # False: the checkpoint says its weights are random
 
     @classmethod
-    def from_forecast(cls, forecast: Forecast) -> RunnerResult:
+    def from_forecast(cls, forecast: Forecast, trained_weights: bool = True) -> RunnerResult:
         """Wrap a forecast; an unusable one (`forecast_problem`) becomes an error."""
         problem = forecast_problem(forecast)
         if problem is not None:
@@ -98,6 +100,7 @@ class RunnerResult(BaseModel):
             ok=True,
             timestamps=forecast.timestamps.as_unit("ms").asi8.tolist(),
             paths=forecast.paths.astype(float).tolist(),
+            trained_weights=trained_weights,
         )
 
     @classmethod
@@ -113,16 +116,35 @@ class RunnerResult(BaseModel):
         )
 
 
-class RunnerStatus(BaseModel):
-    """The runner's model state (`loaded` false: `error` says why, or `loading` is true)."""
+class ModelState(BaseModel):
+    """One loaded (or failed) checkpoint pair: ids, digest, whether its weights were trained."""
 
     loaded: bool
-    loading: bool = False
     modelId: str
     tokenizerId: str
-    device: str | None = None
-    maxContext: int | None = None
     error: str | None = None
     checkpointDigest: str | None = Field(
         None, description="SHA-256 prefixes of the model's and the tokenizer's weights, m+t"
     )
+    trainedWeights: bool | None = Field(
+        None, description="false when a checkpoint marks its weights untrained (random init)"
+    )
+    provenance: dict[str, Any] | None = Field(
+        None, description="the predictor checkpoint's record: base, data range, steps, val loss"
+    )
+
+
+class ChallengerState(ModelState):
+    """A KRONOS_CHALLENGERS checkpoint, by the name a `RunnerItem.model` uses."""
+
+    name: str
+
+
+class RunnerStatus(ModelState):
+    """The runner's main model state (`loaded` false: `error` says why, or `loading` is true),
+    and its challengers'."""
+
+    loading: bool = False
+    device: str | None = None
+    maxContext: int | None = None
+    challengers: list[ChallengerState] = []

@@ -3,8 +3,10 @@
 - `forecasts`: one row per recorded forecast (who made it, with what, from which origin).
 - `forecast_steps`: one row per forecast step: what was served (raw and calibrated) and, once its
   candle has closed, how it scored. `status` is pending, scored or unscorable.
-- `step_quantiles`: each step's raw and served quantile grids (for CRPS and PIT).
+- `step_quantiles`: each step's raw, blended and served quantile grids (for CRPS and PIT).
 - `schedule_claims`: the (symbol, interval, origin) a replica claimed for its scheduled forecast.
+- `alert_rules`, `alert_deliveries`: webhook rules on scheduled forecasts and what each fired.
+- `backtest_jobs`: backtests run on demand (status, parameters, progress, result or error).
 """
 
 from __future__ import annotations
@@ -21,21 +23,28 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-KINDS = ("scheduled", "requested", "replay")
+KINDS = ("scheduled", "requested", "replay", "challenger")  # challenger: another model's forecast
 TRACK_RECORD_KINDS = ("scheduled", "replay")  # the unbiased, fixed-cadence samples
 PENDING, SCORED, UNSCORABLE = "pending", "scored", "unscorable"
 
 
-STEP_TRACK_COLUMNS = (  # the covering index of the track record's aggregate (migration 0002)
+STEP_TRACK_COLUMNS = (  # the covering index of the track record's aggregate (migration 0003)
     *("forecast_id", "status", "step", "confidence", "confidence_raw", "trend_hit"),
     *("abs_error", "pct_error", "crps", "naive_mae", "drift_mae", "naive_crps", "drift_crps"),
     *("hit80", "hit90", "hit80_raw", "hit90_raw", "direction_hit"),
+    *("crps_raw", "rw_crps", "rw_mae"),
+)
+STEP_PIT_COLUMNS = (  # the calibration fit's index (migration 0003 adds pit_blend)
+    *("step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"),
+    "pit_blend",
 )
 
 
@@ -67,6 +76,8 @@ class ForecastRow(Base):
     checkpoint_digest: Mapped[str | None] = mapped_column(String(80))
     calibration_version: Mapped[str | None] = mapped_column(String(64))
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    blend_version: Mapped[str | None] = mapped_column(Text)
+    blend: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # weights per step, why not
     last_close: Mapped[float] = mapped_column(Float)
     trend_threshold: Mapped[float] = mapped_column(Float)
     drift_mu: Mapped[float] = mapped_column(Float)
@@ -97,8 +108,9 @@ class StepRow(Base):
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
     candle_open: Mapped[int] = mapped_column(BigInteger)  # the candle this step forecasts
     closes_at: Mapped[int] = mapped_column(BigInteger)  # when that candle closes
-    mean: Mapped[float] = mapped_column(Float)
+    mean: Mapped[float] = mapped_column(Float)  # as served (the blend's where blended)
     median: Mapped[float] = mapped_column(Float)
+    mean_raw: Mapped[float | None] = mapped_column(Float)  # the model's own (None: = mean)
     calibrated: Mapped[bool] = mapped_column(Boolean)
     low80_raw: Mapped[float] = mapped_column(Float)
     high80_raw: Mapped[float] = mapped_column(Float)
@@ -122,6 +134,7 @@ class StepRow(Base):
     crps: Mapped[float | None] = mapped_column(Float)  # of the distribution as served
     crps_raw: Mapped[float | None] = mapped_column(Float)
     pit: Mapped[float | None] = mapped_column(Float)  # of the raw distribution
+    pit_blend: Mapped[float | None] = mapped_column(Float)  # of the blend before calibration
     hit80: Mapped[float | None] = mapped_column(Float)
     hit90: Mapped[float | None] = mapped_column(Float)
     hit80_raw: Mapped[float | None] = mapped_column(Float)
@@ -132,13 +145,20 @@ class StepRow(Base):
     naive_mae: Mapped[float | None] = mapped_column(Float)
     drift_crps: Mapped[float | None] = mapped_column(Float)
     drift_mae: Mapped[float | None] = mapped_column(Float)
+    mae_raw: Mapped[float | None] = mapped_column(Float)  # of the model's own mean
+    direction_hit_raw: Mapped[float | None] = mapped_column(Float)
+    rw_crps: Mapped[float | None] = mapped_column(Float)  # the random walk baseline
+    rw_mae: Mapped[float | None] = mapped_column(Float)
+    rw_hit80: Mapped[float | None] = mapped_column(Float)
+    rw_hit90: Mapped[float | None] = mapped_column(Float)
+    rw_direction_hit: Mapped[float | None] = mapped_column(Float)
+    drift_hit80: Mapped[float | None] = mapped_column(Float)
+    drift_hit90: Mapped[float | None] = mapped_column(Float)
+    drift_direction_hit: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_steps_due", "status", "closes_at"),
-        Index(
-            "ix_steps_pit",
-            *("step", "status", "closes_at", "forecast_id", "pit", "confidence_dist", "trend_hit"),
-        ),
+        Index("ix_steps_pit", *STEP_PIT_COLUMNS),
         Index("ix_steps_track", *STEP_TRACK_COLUMNS),  # prefix: (forecast_id, status)
     )
 
@@ -151,6 +171,7 @@ class QuantileRow(Base):
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)  # float64 on QUANTILE_LEVELS
     calibrated: Mapped[bytes | None] = mapped_column(LargeBinary)  # as served, if calibrated
+    blend: Mapped[bytes | None] = mapped_column(LargeBinary)  # the blend, if blended
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -171,3 +192,76 @@ class ClaimRow(Base):
     owner: Mapped[str] = mapped_column(String(64))
     claimed_at: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AlertRuleRow(Base):
+    """A webhook rule evaluated on every scheduled forecast of its symbol and interval."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    condition: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"above", "hours", ...}
+    webhook: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_alert_rules_target", "symbol", "interval"),
+        Index("ix_alert_rules_client", "client"),
+    )
+
+
+class AlertDeliveryRow(Base):
+    """What one rule fired for one scheduled forecast (once per rule and origin)."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    origin: Mapped[int] = mapped_column(BigInteger)
+    forecast_uid: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes signed and sent
+    status: Mapped[str] = mapped_column(String(12))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    failures: Mapped[list[Any]] = mapped_column(JSON)  # [{"at", "error"}], oldest first
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("id"),
+        UniqueConstraint("rule_id", "origin", name="uq_alert_deliveries_once"),
+    )
+
+
+class BacktestJobRow(Base):
+    """A backtest run on demand into a scratch ledger of its own."""
+
+    __tablename__ = "backtest_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))  # queued | running | done | failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    done: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # origins replayed
+    total: Mapped[int] = mapped_column(Integer)  # origins of the window
+    owner: Mapped[str | None] = mapped_column(String(96))  # host:pid of the running worker
+    heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_backtest_jobs_status", "status"),)
+
+
+class ApiKeyRow(Base):
+    """An API key (migration 0005): its name, the sha256 of the key (never the key), its
+    own compute quota (path-steps per minute; NULL: KEY_COMPUTE_PER_MINUTE) and when revoked."""
+
+    __tablename__ = "api_keys"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    quota: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)

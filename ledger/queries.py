@@ -63,6 +63,9 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
             a(StepRow.hit80_raw),
             a(StepRow.hit90_raw),
             a(StepRow.direction_hit),
+            a(StepRow.rw_crps),
+            a(StepRow.rw_mae),
+            a(StepRow.crps_raw),
         )
         .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
         .where(*where)
@@ -72,6 +75,7 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
     names = ["mae", "mape", "crps", "maeNaive", "maeDrift", "crpsNaive", "crpsDrift"]
     names += ["coverage80"]
     names += ["coverage90", "coverage80Raw", "coverage90Raw", "directionHit"]
+    names += ["crpsRandomWalk", "maeRandomWalk", "crpsRaw"]
     with ledger.engine.connect() as conn:
         rows = list(conn.execute(stmt))
     out = []
@@ -81,6 +85,29 @@ def _step_table(ledger: Ledger, where: list) -> list[dict[str, Any]]:
         entry["crpsSkill"] = _ratio(entry["crps"], entry["crpsNaive"])
         out.append(entry)
     return out
+
+
+BASELINE_CRPS = {"naive": "crpsNaive", "drift": "crpsDrift", "random_walk": "crpsRandomWalk"}
+
+
+def best_baseline(steps: list[dict[str, Any]]) -> tuple[str | None, float | None]:
+    """The baseline with the lowest CRPS over the window (steps pooled by their counts) and
+    the served forecast's skill against it, 1 - CRPS / CRPS of that baseline, over the steps
+    where both are known."""
+    pooled = {}
+    for name, key in BASELINE_CRPS.items():
+        known = [(e["n"], e[key], e["crps"]) for e in steps if e[key] is not None]
+        if known and all(c is not None for _, _, c in known):
+            total = sum(n for n, _, _ in known)
+            pooled[name] = (
+                sum(n * b for n, b, _ in known) / total,
+                sum(n * c for n, _, c in known) / total,
+            )
+    if not pooled:
+        return None, None
+    best = min(pooled, key=lambda name: pooled[name][0])
+    baseline, served = pooled[best]
+    return best, _ratio(served, baseline)
 
 
 def _buckets(ledger: Ledger, where: list, column) -> list[dict[str, Any]]:
@@ -157,6 +184,11 @@ def _accuracy(
         scored = int(conn.execute(count).scalar_one())
     served = _buckets(ledger, where, StepRow.confidence)
     raw = _buckets(ledger, where, StepRow.confidence_raw)
+    steps = _step_table(ledger, where)
+    best, skill = best_baseline(steps)
+    for entry in steps:
+        baseline = None if best is None else entry[BASELINE_CRPS[best]]
+        entry["crpsSkillBestBaseline"] = _ratio(entry["crps"], baseline)
     return {
         "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
         "interval": interval,
@@ -164,7 +196,9 @@ def _accuracy(
         "from": _iso(start),
         "to": _iso(end),
         "scored": scored,
-        "steps": _step_table(ledger, where),
+        "steps": steps,
+        "bestBaseline": best,
+        "crpsSkillBestBaseline": skill,
         "confidence": {
             "ece": ece(served),
             "eceRaw": ece(raw),

@@ -9,22 +9,27 @@ Per step h (1-based) of a forecast with last close c_0 and trend threshold tau:
   service's rule at its reference step); `confidence_raw`: the share of paths agreeing;
   `up_probability_raw`: the share of paths above c_0; calibrated values from the calibrated CDF.
 - the drift baseline's (mu, sigma): of the one-step log returns of the context the model saw.
+- with a blend (``forecasting.blend``): the steps it covers serve the blend of the model's grid,
+  the random walk and drift baselines (closed form from c_0, mu, sigma) and any challengers;
+  `mean`/`median`/trend are the blend's (the model's own mean is `mean_raw`), the raw bands the
+  model's, and the calibration is applied to the blend's grid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from forecasting.blend import MODEL, Blend, baseline_grids, baseline_means
 from forecasting.candles import interval_seconds
 from forecasting.recalibration import Calibration, derive
-from forecasting.scoring import QUANTILE_LEVELS, drift_parameters, sample_quantiles
+from forecasting.scoring import QUANTILE_LEVELS, drift_parameters, quantiles_at, sample_quantiles
 
 
 def to_epoch(t: datetime | Any) -> int:
@@ -84,6 +89,8 @@ class StepRecord:
     confidence_dist: float  # P(trend true) from the (calibrated) distribution, before M
     up_probability_raw: float
     up_probability: float
+    mean_raw: float | None = None  # the model's own mean (None: the same as `mean`)
+    quantiles_blend: np.ndarray | None = None  # the blend's grid before calibration, if blended
 
 
 @dataclass
@@ -102,6 +109,8 @@ class ForecastRecord:
     calibration_version: str | None
     steps: list[StepRecord]
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    blend: dict[str, Any] | None = None  # the blend's info (weights per step), None: not blended
+    blend_version: str | None = None
 
     @property
     def reference_step(self) -> int:
@@ -138,6 +147,25 @@ def _bands(grid: np.ndarray, h: int) -> dict[float, tuple[float, float]]:
     return {lvl: (float(grid[h, lo]), float(grid[h, hi])) for lvl, (lo, hi) in _BAND_INDEX.items()}
 
 
+def blend_components(
+    grid: np.ndarray,
+    mean: np.ndarray,
+    last_close: float,
+    mu: float,
+    sigma: float,
+    challengers: Mapping[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Quantile grids (H, K) and means (H,) of every component: the model's, the closed-form
+    baselines', and each challenger's close paths (samples, H)."""
+    steps = np.arange(1, grid.shape[0] + 1)
+    grids = {MODEL: grid, **baseline_grids(last_close, mu, sigma, steps)}
+    means = {MODEL: mean, **baseline_means(last_close, mu, sigma, steps)}
+    for name, paths in challengers.items():
+        closes = np.asarray(paths, dtype=float)
+        grids[name], means[name] = sample_quantiles(closes.T), closes.mean(axis=0)
+    return grids, means
+
+
 def build_record(
     meta: RecordMeta,
     close_paths: np.ndarray,
@@ -148,16 +176,31 @@ def build_record(
     context_closes: Sequence[float],
     trend_threshold: float,
     calibration: Calibration | None,
+    blend: Blend | None = None,
+    challengers: Mapping[str, np.ndarray] | None = None,
 ) -> ForecastRecord:
-    """The ledger record of one forecast: close_paths is (samples, horizon)."""
+    """The ledger record of one forecast: close_paths is (samples, horizon).
+
+    With a blend, the steps it covers serve the blend of the model, the baselines and the
+    `challengers` (close paths by name), calibrated by `calibration` (fitted on the blend's
+    PITs); `mean`, `median` and the trend are the blend's, the `...raw` values the model's.
+    """
     closes = np.asarray(close_paths, dtype=float)
     horizon, step_s, start = closes.shape[1], interval_seconds(meta.interval), to_epoch(origin)
     grid = sample_quantiles(closes.T)
-    mean, median = closes.mean(axis=0), np.median(closes, axis=0)
+    mean_raw, median = closes.mean(axis=0), np.median(closes, axis=0)
+    mu, sigma = drift_parameters(np.asarray(context_closes, dtype=float))
+    blended = np.zeros(horizon, dtype=bool)
+    base, mean = grid, mean_raw
+    if blend is not None:
+        grids, means = blend_components(grid, mean_raw, last_close, mu, sigma, challengers or {})
+        blended = np.array([blend.weights(h + 1) is not None for h in range(horizon)])
+        base, mean = blend.combine(grids), blend.combine(means)
+        median = np.where(blended, quantiles_at(base, np.array([0.5]))[:, 0], median)
     trend = step_trends(mean, last_close, trend_threshold)
     conf_raw = raw_confidence(closes, last_close, trend, trend_threshold)
     up_raw = (closes > last_close).mean(axis=0)
-    cal = derive(grid, last_close, list(trend), trend_threshold, calibration)
+    cal = derive(base, last_close, list(trend), trend_threshold, calibration)
     steps = []
     for h in range(horizon):
         on = bool(cal.calibrated[h])
@@ -173,16 +216,17 @@ def build_record(
                 quantiles=grid[h],
                 quantiles_cal=cal.quantiles[h] if on else None,
                 bands_raw=raw_bands,
-                bands=served if on else raw_bands,
+                bands=served if on else _bands(base, h),
                 trend=str(trend[h]),
                 confidence_raw=float(conf_raw[h]),
                 confidence=float(cal.confidence[h]) if on else float(conf_raw[h]),
                 confidence_dist=float(cal.confidence_dist[h]),
                 up_probability_raw=float(up_raw[h]),
                 up_probability=float(cal.up_probability[h]) if on else float(up_raw[h]),
+                mean_raw=float(mean_raw[h]),
+                quantiles_blend=base[h] if blended[h] else None,
             )
         )
-    mu, sigma = drift_parameters(np.asarray(context_closes, dtype=float))
     return ForecastRecord(
         meta=meta,
         origin=start,
@@ -195,12 +239,14 @@ def build_record(
         calibration=None if calibration is None else _json_info(calibration),
         calibration_version=None if calibration is None else calibration.version,
         steps=steps,
+        blend=None if blend is None else _json_info(blend),
+        blend_version=None if blend is None else blend.version,
     )
 
 
-def _json_info(calibration: Calibration) -> dict[str, Any]:
-    """The calibration's info with its time as epoch seconds (JSON-safe)."""
-    info = calibration.info()
+def _json_info(fitted: Calibration | Blend) -> dict[str, Any]:
+    """A calibration's or blend's info with its time as epoch seconds (JSON-safe)."""
+    info = fitted.info()
     at = info.get("fittedAt")
     info["fittedAt"] = None if at is None else to_epoch(at)
     return info

@@ -3,10 +3,11 @@
 For each origin t from `start` to `end` at cadence `every` (t on the candle grid), strictly
 without look-ahead:
 1. score every pending step whose candle opened at or before t, from candles up to t only;
-2. fit the rolling calibration on steps realised by t + one interval (the forecast's issue time);
+2. fit the blend (unless off) and then the rolling calibration on steps realised by t + one
+   interval (the forecast's issue time), as the service does (`ledger.blending.fit_served`);
 3. slice each symbol's frame at t (`frame.loc[:t]`, the last `context` candles) and call
    `forecast_many(frames, horizon)`, which returns one (samples, horizon) array of closes each;
-4. record the forecasts (kind "replay") with that calibration.
+4. record the forecasts (kind "replay") with that blend and calibration.
 Origins already in the ledger for a symbol are skipped, so an interrupted replay resumes.
 """
 
@@ -20,8 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from forecasting.blend import DEFAULT_BLEND, BlendSettings
 from forecasting.candles import interval_seconds
 from forecasting.recalibration import DEFAULT_SETTINGS, RecalibrationSettings
+from ledger.blending import fit_served
 from ledger.records import RecordMeta, build_record, to_epoch
 from ledger.scorer import closes_in, score_due
 from ledger.store import Ledger
@@ -83,14 +86,20 @@ def replay(
     trend_threshold: float,
     context: int = 512,
     settings: RecalibrationSettings = DEFAULT_SETTINGS,
+    blend: BlendSettings | None = DEFAULT_BLEND,
     progress: bool = True,
+    on_origin: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Replay forecasts for every frame's symbol between start and end; see the module doc."""
+    """Replay forecasts for every frame's symbol between start and end; see the module doc.
+    `blend` None: the blend is off (LEDGER_BLEND=off), the model is served calibrated.
+    `on_origin(n)` is told after each origin how many of the window's origins are done."""
     step = interval_seconds(interval)
     grid = origins(start, end, every, step)
     report = ReplayReport(origins=len(grid))
     seen = ledger.origins(interval, "replay", list(frames), grid[0], grid[-1]) if grid else set()
-    for t in tqdm(grid, desc="replay", unit="origin", disable=not progress):
+    for n, t in enumerate(tqdm(grid, desc="replay", unit="origin", disable=not progress)):
+        if on_origin is not None and n:
+            on_origin(n)
         _score(ledger, frames, t, step, report)
         ts = pd.Timestamp(t, unit="s", tz="UTC")
         todo = [s for s, df in frames.items() if (s, t) not in seen and ts in df.index]
@@ -99,7 +108,7 @@ def replay(
             continue
         inputs = [_context(frames[s], ts, context) for s in todo]
         paths = forecast_many(inputs, horizon)
-        calibration = ledger.calibration(interval, t + step, horizon, settings)
+        fitted, calibration = fit_served(ledger, interval, t + step, horizon, settings, blend)
         records = [
             build_record(
                 meta_for(symbol, t),
@@ -110,10 +119,13 @@ def replay(
                 context_closes=df["close"].to_numpy(),
                 trend_threshold=trend_threshold,
                 calibration=calibration,
+                blend=fitted,
             )
             for symbol, df, p in zip(todo, inputs, paths, strict=True)
         ]
         report.recorded += ledger.insert(records)
     if grid:
         _score(ledger, frames, grid[-1], step, report)
+        if on_origin is not None:
+            on_origin(len(grid))
     return report

@@ -50,7 +50,9 @@ _DUE = (
     StepRow.candle_open,
     StepRow.closes_at,
     StepRow.mean,
+    StepRow.mean_raw,
     QuantileRow.raw,
+    QuantileRow.blend,
     QuantileRow.calibrated.label("served"),
     StepRow.low80_raw,
     StepRow.high80_raw,
@@ -79,46 +81,84 @@ class ScoreReport:
     waiting: int = 0  # due, candle not there yet, still within the grace period
 
 
+def _grids(col: dict) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+    """Raw, served (calibrated, else blended, else raw) and blended (or None) grids per row."""
+    raw = [unpack(b) for b in col["raw"]]
+    blend = [None if b is None else unpack(b) for b in col["blend"]]
+    served = [
+        unpack(c) if c is not None else (b if b is not None else r)
+        for r, b, c in zip(raw, blend, col["served"], strict=True)
+    ]
+    return np.stack(raw), np.stack(served), blend
+
+
+def _baseline_scores(name: str, m: np.ndarray, s: np.ndarray, point, y, last) -> dict:
+    """CRPS, MAE of the mean, 80/90 band hits and direction hit of a lognormal baseline."""
+    bands = sc.lognormal_quantiles(m, s, np.array([0.1, 0.9, 0.05, 0.95]))
+    return {
+        f"{name}_crps": sc.crps_lognormal(m, s, y),
+        f"{name}_mae": sc.absolute_error(point, y),
+        f"{name}_hit80": sc.band_hit(bands[:, 0], bands[:, 1], y),
+        f"{name}_hit90": sc.band_hit(bands[:, 2], bands[:, 3], y),
+        f"{name}_direction_hit": sc.direction_hit(point, y, last),
+    }
+
+
 def score_rows(rows: list, realised: np.ndarray) -> list[dict]:
     """Score values for due step rows (as selected by `_DUE`) against their realised closes."""
     y = realised
-    col = {name: np.array([getattr(r, name) for r in rows]) for name in rows[0]._fields}
-    raw = np.stack([unpack(b) for b in col["raw"]])
-    served = np.stack(
-        [
-            unpack(c) if c is not None else unpack(b)
-            for b, c in zip(col["raw"], col["served"], strict=True)
-        ]
-    )
+    col = {
+        name: np.array([getattr(r, name) for r in rows], dtype=object) for name in rows[0]._fields
+    }
+    raw, served, blend = _grids(col)
+    mean = col["mean"].astype(float)
+    mean_raw = np.array([r.mean if r.mean_raw is None else r.mean_raw for r in rows], dtype=float)
     last, step = col["last_close"].astype(float), col["step"].astype(float)
     mu, sigma = col["drift_mu"].astype(float), col["drift_sigma"].astype(float)
     m, s = sc.drift_distribution(last, mu, sigma, step)
+    rw_m, rw_s = sc.random_walk_distribution(last, sigma, step)
+    bands = {k: col[k].astype(float) for k in col if k.startswith(("low", "high"))}
+    pit_blend = [
+        np.nan if b is None else float(sc.cdf_from_quantiles(b, np.float64(v)))
+        for b, v in zip(blend, y, strict=True)
+    ]
     values = {
         "realised": y,
-        "abs_error": sc.absolute_error(col["mean"], y),
-        "pct_error": sc.percentage_error(col["mean"], y),
+        "abs_error": sc.absolute_error(mean, y),
+        "pct_error": sc.percentage_error(mean, y),
         "crps": sc.crps_quantiles(served, y),
         "crps_raw": sc.crps_quantiles(raw, y),
         "pit": sc.cdf_from_quantiles(raw, y),
-        "hit80": sc.band_hit(col["low80"], col["high80"], y),
-        "hit90": sc.band_hit(col["low90"], col["high90"], y),
-        "hit80_raw": sc.band_hit(col["low80_raw"], col["high80_raw"], y),
-        "hit90_raw": sc.band_hit(col["low90_raw"], col["high90_raw"], y),
-        "direction_hit": sc.direction_hit(col["mean"], y, last),
-        "trend_hit": sc.trend_hit(col["trend"], y, last, col["trend_threshold"].astype(float)),
+        "pit_blend": np.array(pit_blend),
+        "hit80": sc.band_hit(bands["low80"], bands["high80"], y),
+        "hit90": sc.band_hit(bands["low90"], bands["high90"], y),
+        "hit80_raw": sc.band_hit(bands["low80_raw"], bands["high80_raw"], y),
+        "hit90_raw": sc.band_hit(bands["low90_raw"], bands["high90_raw"], y),
+        "direction_hit": sc.direction_hit(mean, y, last),
+        "trend_hit": sc.trend_hit(
+            col["trend"].astype(str), y, last, col["trend_threshold"].astype(float)
+        ),
+        "mae_raw": sc.absolute_error(mean_raw, y),
+        "direction_hit_raw": sc.direction_hit(mean_raw, y, last),
         "naive_crps": sc.absolute_error(last, y),
         "naive_mae": sc.absolute_error(last, y),
-        "drift_crps": sc.crps_lognormal(m, s, y),
-        "drift_mae": sc.absolute_error(sc.drift_mean(last, mu, sigma, step), y),
+        **_baseline_scores("drift", m, s, sc.drift_mean(last, mu, sigma, step), y, last),
+        **_baseline_scores("rw", rw_m, rw_s, sc.random_walk_mean(last, sigma, step), y, last),
     }
     return [
         {
             "fid": int(r.forecast_id),
             "st": int(r.step),
-            **{f"v_{k}": float(v[i]) for k, v in values.items()},
+            **{f"v_{k}": _value(v[i]) for k, v in values.items()},
         }
         for i, r in enumerate(rows)
     ]
+
+
+def _value(x: float) -> float | None:
+    """A score as stored: NaN (undefined, e.g. no blend) as NULL."""
+    x = float(x)
+    return None if np.isnan(x) else x
 
 
 def _lookup(rows: list, closes: Closes) -> dict[tuple[int, int], float]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from forecasting.recalibration import Calibration, RecalibrationSettings, fit_calibration
@@ -59,6 +59,8 @@ def _forecast_values(r: ForecastRecord) -> dict:
         "checkpoint_digest": m.checkpoint_digest,
         "calibration_version": r.calibration_version,
         "calibration": r.calibration,
+        "blend_version": r.blend_version,
+        "blend": r.blend,
         "last_close": r.last_close,
         "trend_threshold": r.trend_threshold,
         "drift_mu": r.drift_mu,
@@ -69,7 +71,14 @@ def _forecast_values(r: ForecastRecord) -> dict:
 def _quantile_values(forecast_id: int, s: StepRecord) -> dict:
     """The `step_quantiles` row of a step."""
     cal = None if s.quantiles_cal is None else pack(s.quantiles_cal)
-    return {"forecast_id": forecast_id, "step": s.step, "raw": pack(s.quantiles), "calibrated": cal}
+    blend = None if s.quantiles_blend is None else pack(s.quantiles_blend)
+    return {
+        "forecast_id": forecast_id,
+        "step": s.step,
+        "raw": pack(s.quantiles),
+        "calibrated": cal,
+        "blend": blend,
+    }
 
 
 def _step_values(forecast_id: int, s: StepRecord) -> dict:
@@ -80,6 +89,7 @@ def _step_values(forecast_id: int, s: StepRecord) -> dict:
         "candle_open": s.candle_open,
         "closes_at": s.closes_at,
         "mean": s.mean,
+        "mean_raw": s.mean if s.mean_raw is None else s.mean_raw,
         "median": s.median,
         "calibrated": s.quantiles_cal is not None,
         "low80_raw": s.bands_raw[0.8][0],
@@ -212,17 +222,24 @@ class Ledger:
             return {(s, int(o)) for s, o in conn.execute(stmt)}
 
     def recent_scores(
-        self, interval: str, before: int, window: int, horizon: int, model_id: str | None = None
+        self,
+        interval: str,
+        before: int,
+        window: int,
+        horizon: int,
+        model_id: str | None = None,
+        blended: bool = False,
     ) -> dict:
         """{step: array (n, 3) of (pit, confidence_dist, trend_hit), newest first} of
         track-record steps scored and closed by `before` (rows without a PIT left out), of
-        `model_id`'s forecasts only when given.
+        `model_id`'s forecasts only when given. With `blended` the PIT is that of the grid the
+        calibration was applied to: the blend's where the step was blended, else the raw one.
 
         One index range scan per step (newest first, stopping after `window` rows), so the cost
         does not grow with the ledger. Read through the DBAPI cursor: SQLAlchemy's row objects
         cost three times the query itself here, once per replayed origin.
         """
-        sql, names, literals = self._recent_sql(model_id is not None)
+        sql, names, literals = self._recent_sql(model_id is not None, blended)
         out: dict[int, np.ndarray] = {}
         with self.engine.connect() as conn:
             cursor = conn.connection.dbapi_connection.cursor()
@@ -241,14 +258,15 @@ class Ledger:
                 cursor.close()
         return out
 
-    def _recent_sql(self, by_model: bool) -> tuple[str, list[str] | None, dict]:
+    def _recent_sql(self, by_model: bool, blended: bool) -> tuple[str, list[str] | None, dict]:
         """The compiled per-step query of :meth:`recent_scores` (with the model filter or
-        without), its positional names and its literal parameters."""
-        if by_model not in self._recent:
+        without, the blend's PITs or the raw ones), its positional names and literals."""
+        if (by_model, blended) not in self._recent:
             kinds = or_(*(ForecastRow.kind == k for k in TRACK_RECORD_KINDS))
             model = [ForecastRow.model_id == bindparam("model")] if by_model else []
+            pit = func.coalesce(StepRow.pit_blend, StepRow.pit) if blended else StepRow.pit
             stmt = (
-                select(StepRow.pit, StepRow.confidence_dist, StepRow.trend_hit)
+                select(pit, StepRow.confidence_dist, StepRow.trend_hit)
                 .join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
                 .where(
                     StepRow.step == bindparam("step"),
@@ -267,8 +285,8 @@ class Ledger:
                 placeholders["model"] = ""
             literals = compiled.construct_params(placeholders)  # and the literals
             names = list(compiled.positiontup) if compiled.positional else None
-            self._recent[by_model] = (str(compiled), names, literals)
-        return self._recent[by_model]
+            self._recent[(by_model, blended)] = (str(compiled), names, literals)
+        return self._recent[(by_model, blended)]
 
     def recent_pits(self, interval: str, before: int, window: int, horizon: int) -> dict:
         """{step: PITs newest first}, see :meth:`recent_scores`."""
@@ -282,11 +300,13 @@ class Ledger:
         horizon: int,
         settings: RecalibrationSettings,
         model_id: str | None = None,
+        blended: bool = False,
     ) -> Calibration:
         """The rolling calibration for a forecast issued at `at` (epoch seconds), from the
-        scores of `model_id`'s forecasts (all models' when None)."""
+        scores of `model_id`'s forecasts (all models' when None); `blended`: of the grids the
+        calibration is applied to when the blend is on (see :meth:`recent_scores`)."""
         longest = max(settings.window, settings.confidence_window)
-        scores = self.recent_scores(interval, at, longest, horizon, model_id)
+        scores = self.recent_scores(interval, at, longest, horizon, model_id, blended)
         pits = {step: rows[:, 0] for step, rows in scores.items()}
         pairs = {step: (rows[:, 1], rows[:, 2]) for step, rows in scores.items()}
         return fit_calibration(pits, horizon, settings, from_epoch(at), confidence_by_step=pairs)

@@ -1,4 +1,9 @@
-"""Fixtures shared by every test package: the read-only shared data, a PostgreSQL server."""
+"""Fixtures shared by every test package: the read-only shared data, a PostgreSQL server.
+
+Without the shared data (`../shared`, or KRONOS_SHARED_DIR) the tests that need it skip; under
+CI=true the run stops at once instead, with a non-zero exit, so CI never goes green without its
+end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,32 @@ SHARED_DIR = Path(os.environ.get("KRONOS_SHARED_DIR", REPO_ROOT.parent / "shared
 OHLCV_DIR = SHARED_DIR / "data" / "ohlcv"
 REFERENCE_DIR = SHARED_DIR / "kronos-reference"
 
+SHARED_MARKERS = (OHLCV_DIR / "BTC_1h.csv", REFERENCE_DIR / "official_checkpoints.json")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+def in_ci() -> bool:
+    """Whether the run is CI's (CI=true, as CI services set it)."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, stop the run (exit 4) when the shared data is missing instead of skipping."""
+    missing = [str(path) for path in SHARED_MARKERS if not path.exists()]
+    if missing and in_ci():
+        pytest.exit(
+            f"CI=true but the shared data is missing ({', '.join(missing)}): the end-to-end "
+            f"tests would all skip. Put it at {SHARED_DIR} or set KRONOS_SHARED_DIR.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="session")
 def ohlcv_dir() -> Path:
     """The shared two years of hourly candles; skips the test when they are absent."""
-    if not (OHLCV_DIR / "BTC_1h.csv").exists():
+    if not SHARED_MARKERS[0].exists():
         pytest.skip(f"shared candles not found at {OHLCV_DIR}")
     return OHLCV_DIR
 
@@ -31,7 +54,7 @@ def ohlcv_dir() -> Path:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """The shared Kronos reference facts (official configs, tiny checkpoints)."""
-    if not (REFERENCE_DIR / "official_checkpoints.json").exists():
+    if not SHARED_MARKERS[1].exists():
         pytest.skip(f"kronos reference facts not found at {REFERENCE_DIR}")
     return REFERENCE_DIR
 

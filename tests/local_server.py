@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+API_TARGET = "service:ApiService"
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
@@ -23,8 +25,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: Mapping[str, str], *, cwd: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """Start `bentoml serve` with `env` added (its own process group); the process and URL."""
+def start_server(
+    env: Mapping[str, str], *, cwd: Path, log: Path, target: str = API_TARGET
+) -> tuple[subprocess.Popen, str]:
+    """Start `bentoml serve` with `env` added (its own process group); the process and URL.
+    `target` is the service served (the API with its runner, or the runner alone)."""
     port = free_port()
     # a ledger of its own beside the log, and no scheduled forecasts unless the test asks
     ledger = {"LEDGER_URL": f"sqlite:///{log.parent / 'ledger.db'}", "LEDGER_SCHEDULE": ""}
@@ -35,7 +40,7 @@ def start_server(env: Mapping[str, str], *, cwd: Path, log: Path) -> tuple[subpr
         **ledger,
         **env,
     }
-    command = [sys.executable, "-m", "bentoml", "serve", "service:ApiService"]
+    command = [sys.executable, "-m", "bentoml", "serve", target]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -71,14 +76,20 @@ def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
 
 @contextmanager
 def bentoml_server(
-    env: Mapping[str, str], *, cwd: Path, log: Path, timeout: float = 120.0
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    log: Path,
+    timeout: float = 120.0,
+    target: str = API_TARGET,
 ) -> Iterator[str]:
     """Serve with `env` added to the environment; yield the base URL once /readyz and /health
-    answer; stop the whole process group on exit. RuntimeError (with the log tail) if it fails."""
-    process, url = start_server(env, cwd=cwd, log=log)
+    (the API's) answer; stop the whole process group on exit. RuntimeError (with the log tail)
+    if it fails."""
+    process, url = start_server(env, cwd=cwd, log=log, target=target)
     try:
         deadline = time.monotonic() + timeout
-        while not _ready(url):
+        while not _ready(url, health=target == API_TARGET):
             if process.poll() is not None:
                 raise RuntimeError(f"bentoml serve exited {process.returncode}:\n{_tail(log)}")
             if time.monotonic() > deadline:
@@ -110,11 +121,10 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def _ready(url: str) -> bool:
+def _ready(url: str, health: bool = True) -> bool:
     try:
-        return (
-            httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            and httpx.get(f"{url}/health", timeout=5).status_code == 200
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200 and (
+            not health or httpx.get(f"{url}/health", timeout=5).status_code == 200
         )
     except httpx.HTTPError:
         return False

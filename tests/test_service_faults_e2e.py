@@ -1,20 +1,21 @@
 """Fault injection against real `bentoml serve` processes (loopback, bounded in time).
 
 Mixed traffic past BentoML's client refresh points, a runner whose hub download hangs, a burst
-past KRONOS_TIMEOUT on a slow checkpoint, hostile paths against /metrics, kill -9 of the runner
-and of an API worker, and SIGTERM while forecasts are in flight. Durations are short here; the
-longer runs, with figures, are `python benchmarks/bench_faults.py mixed|burst|kill`.
+past KRONOS_TIMEOUT on a checkpoint slowed on purpose (the runner's KRONOS_TEST_SLOWDOWN_S
+hook, so it outlasts the timeout on any CPU), hostile paths against /metrics, kill -9 of the
+runner and of an API worker, and SIGTERM while forecasts are in flight. Durations are short
+here; the longer runs, with figures, are `python benchmarks/bench_faults.py mixed|burst|kill`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -37,8 +38,10 @@ from tests.local_server import bentoml_server, service_workers, start_server, st
 pytestmark = pytest.mark.e2e
 
 MIXED_SECONDS = float(os.environ.get("FAULTS_MIXED_SECONDS", "20"))
-SAMPLES = itertools.cycle(range(16, 28))  # distinct sampling parameters: one pass each, heavy
-# enough that a burst of them outlasts KRONOS_TIMEOUT on a quiet machine too
+SAMPLES = range(1, 13)  # distinct sampling parameters: each burst request is its own group
+HORIZON = 12
+SLOWDOWN_S = 0.25  # the runner's wait before each model pass: a burst forecast takes > 3 s
+STARTUP = pytest.StashKey[float]()
 
 
 def base_env(ohlcv_dir: Path, home: Path, repo: Path) -> dict[str, str]:
@@ -60,7 +63,9 @@ def tiny(ohlcv_dir, tiny_model_env, tmp_path_factory, pytestconfig) -> Iterator[
     folder = tmp_path_factory.mktemp("faults-tiny")
     env = {**base_env(ohlcv_dir, folder / "home", pytestconfig.rootpath), **tiny_model_env}
     env["HEALTH_REFRESH"] = "0.1"  # 10 runner calls/s per API worker: past 100 calls quickly
+    start = time.monotonic()
     with bentoml_server(env, cwd=pytestconfig.rootpath, log=folder / "server.log") as url:
+        pytestconfig.stash[STARTUP] = time.monotonic() - start  # this machine's start-up
         yield url
 
 
@@ -96,16 +101,17 @@ def test_metrics_stay_bounded_under_hostile_paths(tiny: str, tmp_path_factory) -
 
 
 @pytest.mark.parametrize("service", ["kronos_runner", "kronos_api"])
-def test_kill_9_under_load(tiny: str, service: str) -> None:
+def test_kill_9_under_load(tiny: str, service: str, pytestconfig) -> None:
+    startup = pytestconfig.stash[STARTUP]
     tally, killed_at = kill_under_load(tiny, service_workers(tiny, service)[0])
     after = [f for f in tally.failures if f[0] > killed_at + 0.5]
-    back = recovered(tiny, timeout=30)
+    back = recovered(tiny, timeout=4 * startup)
     print(
         f"kill -9 {service}: {dict(tally.seen['forecast'])}, {tally.failures[:2]}; "
-        f"back {back:.1f} s"
+        f"back {back:.1f} s (the whole server started in {startup:.1f} s)"
     )
     assert not after, after[:3]
-    assert back < 30
+    assert back < 2 * startup  # a restarted worker is back sooner than twice a cold start
 
 
 def kill_under_load(url: str, victim: psutil.Process) -> tuple[Tally, float]:
@@ -172,17 +178,20 @@ def test_hung_hub_download_probes_answer_and_sigterm_stops_everything(
     try:
         wait_for(lambda: ok(url + "/livez"), 120)
         wait_for(lambda: hub.held, 60)  # the runner is stuck in its download
-        start = time.monotonic()
-        readyz = httpx.get(url + "/readyz", timeout=1)
-        body = httpx.get(url + "/health", timeout=1).json()
-        assert readyz.status_code == 503 and time.monotonic() - start < 2
+        # The hub never answers: a probe that waited on the download would never answer, so
+        # any answer (the timeouts only turn a hang into a failure) shows it did not wait.
+        readyz = httpx.get(url + "/readyz", timeout=30)
+        body = httpx.get(url + "/health", timeout=30).json()
+        assert readyz.status_code == 503
         assert body["model"]["state"] == "fallback"
         assert body["model"]["runnerState"] in ("loading", "unreachable")
         processes = group_processes(process.pid)
         os.killpg(process.pid, signal.SIGTERM)
-        gone = wait_gone(processes, timeout=10)
+        # a worker stuck in the download never exits by itself (BentoML's arbiter waits 86,400 s
+        # before killing it): any finite time shows the load thread did not hold the exit
+        gone = wait_gone(processes, timeout=60)
         print(f"hung start-up: {len(processes)} processes gone {gone:.1f} s after SIGTERM")
-        assert gone <= 10
+        assert gone != float("inf")
     finally:
         stop_server(process)
 
@@ -204,21 +213,25 @@ def wait_for(condition, timeout: float) -> None:
 
 @pytest.fixture(scope="module")
 def slow_checkpoint(tmp_path_factory, reference_dir: Path) -> tuple[Path, Path]:
-    """Random weights of the official Kronos-small / Tokenizer-base sizes, saved locally."""
+    """Random weights of the official Kronos-small / Tokenizer-base sizes, saved locally (its
+    memory is the official model's; its speed is set by the test hook, not the CPU)."""
     return random_checkpoint(reference_dir, tmp_path_factory.mktemp("kronos-small-random"))
 
 
 def test_burst_past_timeout_drops_work_and_sigterm_drains(
     ohlcv_dir, slow_checkpoint, tmp_path, pytestconfig
 ) -> None:
-    timeout = 8.0
+    timeout = 12.0  # room for a small forecast on a loaded machine
+    drain = timeout + 4  # past the API's timeout: every request in flight gets its answer
     env = {
         **base_env(ohlcv_dir, tmp_path / "home", pytestconfig.rootpath),
         "KRONOS_MODEL": str(slow_checkpoint[0]),
         "KRONOS_TOKENIZER": str(slow_checkpoint[1]),
         "KRONOS_TIMEOUT": str(timeout),
         "KRONOS_LOOKBACK": "64",
-        "DRAIN_TIMEOUT": "6",
+        "DRAIN_TIMEOUT": str(drain),
+        "KRONOS_TEST_HOOKS": "true",
+        "KRONOS_TEST_SLOWDOWN_S": str(SLOWDOWN_S),
     }
     process, url = start_server(env, cwd=pytestconfig.rootpath, log=tmp_path / "server.log")
     try:
@@ -227,31 +240,43 @@ def test_burst_past_timeout_drops_work_and_sigterm_drains(
         runner = service_workers(url, "kronos_runner")[0]
         warm = Tally()
         uncached_forecast(url, warm, **small)
+        # the burst's largest forecast sets the runner's working set (answered in time or not)
+        uncached_forecast(url, warm, horizon=HORIZON, samples=max(SAMPLES))
         baseline = runner.memory_info().rss
         burst = Tally()
-        run_for(
-            0.1, [(lambda: uncached_forecast(url, burst, horizon=24, samples=next(SAMPLES)), 0, 12)]
-        )
+        with ThreadPoolExecutor(len(SAMPLES)) as pool:  # all at once, one request each
+            list(
+                pool.map(
+                    lambda n: uncached_forecast(url, burst, horizon=HORIZON, samples=n), SAMPLES
+                )
+            )
         burst_end = time.monotonic()
         after = Tally()
         uncached_forecast(url, after, **small)
         answered_in = time.monotonic() - burst_end
         time.sleep(2)
         rss = runner.memory_info().rss
+        dropped = burst.seen.get("forecast", {}).get("fallback", 0)
         print(
-            f"burst: {dict(burst.seen.get('forecast', {}))}; next Kronos answer "
-            f"{answered_in:.1f} s after the burst; runner RSS {baseline / 2**20:.0f} -> "
-            f"{rss / 2**20:.0f} MB"
+            f"burst: {dict(burst.seen.get('forecast', {}))}; "
+            f"warm-up {dict(warm.seen['forecast'])}; next Kronos answer {answered_in:.1f} s "
+            f"after the burst; runner RSS "
+            f"{baseline / 2**20:.0f} -> {rss / 2**20:.0f} MB"
         )
-        assert not burst.failures and burst.seen["forecast"]["fallback"] >= 1
-        assert after.seen["forecast"] == {"kronos": 1} and answered_in <= 5 + timeout / 2
-        assert rss <= 1.2 * baseline
-        drain_check(process, url, small)
+        assert warm.events[0][3] == "kronos" and not burst.failures
+        # each request waits >= HORIZON x SLOWDOWN_S alone, so at most this many beat the timeout
+        assert sum(burst.seen["forecast"].values()) == len(SAMPLES)
+        assert dropped >= len(SAMPLES) - timeout // (HORIZON * SLOWDOWN_S)
+        # computing the dropped work would hold the next answer back by its waits alone
+        abandoned = dropped * HORIZON * SLOWDOWN_S
+        assert after.seen["forecast"] == {"kronos": 1} and answered_in < abandoned / 2
+        assert rss <= 1.2 * baseline  # the working set of one burst-sized forecast, not a pile
+        drain_check(process, url, small, drain)
     finally:
         stop_server(process)
 
 
-def drain_check(process, url: str, params: dict) -> None:
+def drain_check(process, url: str, params: dict, drain: float) -> None:
     """SIGTERM with forecasts in flight: each is answered; later requests get 503 + Retry-After
     or a refused connection; every process is gone within the drain deadline (+ margin)."""
     tally = Tally()
@@ -278,4 +303,4 @@ def drain_check(process, url: str, params: dict) -> None:
         f"drain: in flight {dict(tally.seen.get('forecast', {}))}, {tally.failures[:2]}; "
         f"gone {gone:.1f} s"
     )
-    assert sum(tally.seen.get("forecast", {}).values()) == 4 and gone <= 6 + 4
+    assert sum(tally.seen.get("forecast", {}).values()) == 4 and gone <= drain + 4

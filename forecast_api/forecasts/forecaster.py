@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -214,8 +214,13 @@ class Forecaster:
 
     # ---- /api/forecast ------------------------------------------------------------------------
 
-    async def forecast_candles(self, request: ForecastRequest) -> ForecastResponse:
-        """`POST /api/forecast`: forecast the caller's own candles (not cached)."""
+    async def forecast_candles(
+        self,
+        request: ForecastRequest,
+        charge: Callable[[int], Awaitable[None]] | None = None,
+    ) -> ForecastResponse:
+        """`POST /api/forecast`: forecast the caller's own candles (not cached); `charge` is
+        asked for its path-steps first and may refuse (raise)."""
         params = self.params(request.horizon, request.samples, request.seed)
         if len(request.candles) > self.settings.forecast_max_candles:
             raise InvalidRequestError(
@@ -226,6 +231,8 @@ class Forecaster:
         last, step = int(stamps.asi8[-1]), int(stamps.asi8[1] - stamps.asi8[0])
         if last + step * params.horizon > pd.Timestamp.max.value:
             raise InvalidRequestError(f"the forecast would end after {pd.Timestamp.max}")
+        if charge is not None:
+            await charge(params.samples * params.horizon)
         [outcome] = await self.forecast_series([Series.given(frame)], params, invalid_is_error=True)
         if isinstance(outcome, ServiceError):
             raise outcome

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from data_sources import MarketDataError
@@ -22,7 +22,7 @@ from forecast_api.forecasts.intervals import (
     time_to_live,
 )
 from forecast_api.forecasts.market import MarketData, MarketView, canonical
-from forecast_api.forecasts.prediction_cache import PredictionCache, PredictionKey
+from forecast_api.forecasts.prediction_cache import Origin, PredictionCache, PredictionKey
 from forecast_api.forecasts.recording import Recorder, as_kind, record_of, served
 from forecast_api.forecasts.series import Series
 from forecast_api.http.errors import (
@@ -43,12 +43,17 @@ from forecast_api.http.schemas import (
 )
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
+from forecast_api.shared.state import SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
 from forecasting.recalibration import Calibration
 from ledger.records import ForecastRecord, derive_seed
 
 logger = logging.getLogger(__name__)
+
+LEASE_MARGIN_S = 15.0  # a computation's lock outlives the runner's timeout by this much
+# Charges the path-steps (samples x horizon, summed) a computation would cost; raises to refuse.
+Charge = Callable[[int], Awaitable[None]]
 
 
 class PredictionService:
@@ -65,6 +70,7 @@ class PredictionService:
         recorder: Recorder | None = None,
         checkpoint: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        shared: SharedState | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock  # Unix seconds: when the next candle closes is wall-clock time
@@ -75,7 +81,9 @@ class PredictionService:
         self.recorder = recorder
         self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
-            settings.prediction_cache_size
+            settings.prediction_cache_size,
+            shared=shared,
+            lease_s=settings.kronos_timeout + LEASE_MARGIN_S,
         )
 
     # ---- /api/predict and /api/predict/batch --------------------------------------------------
@@ -93,12 +101,13 @@ class PredictionService:
         )
 
     async def _forecasts(
-        self, symbols: Sequence[str], params: Params, kind: str
-    ) -> list[tuple[CachedForecast, bool] | BaseException]:
-        """Per symbol: (forecast, whether it came from the cache) or why there is none. All
-        missing forecasts are made in one runner call, single-flight per cache key."""
+        self, symbols: Sequence[str], params: Params, kind: str, charge: Charge | None = None
+    ) -> list[tuple[CachedForecast, Origin] | BaseException]:
+        """Per symbol: (forecast, where it came from) or why there is none. All missing
+        forecasts are made in one runner call, single-flight per cache key; `charge` is asked
+        first for the path-steps of the ones this worker would compute."""
         fetched = await self.market.views(symbols, params.interval)
-        found: list[tuple[CachedForecast, bool] | BaseException] = list(fetched)
+        found: list[tuple[CachedForecast, Origin] | BaseException] = list(fetched)
         views: dict[PredictionKey, MarketView] = {}
         wanted: list[tuple[int, PredictionKey]] = []
         for index, view in enumerate(fetched):
@@ -108,9 +117,13 @@ class PredictionService:
                 wanted.append((index, key))
         if wanted:
             compute = partial(self._compute, views=views, params=params, kind=kind)
-            values = await self.cache.get_or_compute_many([key for _, key in wanted], compute)
-            for (index, _), (value, cached) in zip(wanted, values, strict=True):
-                found[index] = value if isinstance(value, ServiceError) else (value, cached)
+            admit = None
+            if charge is not None:
+                admit = partial(_admit, charge=charge, cost=params.samples * params.horizon)
+            keys = [key for _, key in wanted]
+            values = await self.cache.get_or_compute_many(keys, compute, admit)
+            for (index, _), (value, origin) in zip(wanted, values, strict=True):
+                found[index] = value if isinstance(value, ServiceError) else (value, origin)
         return found
 
     async def predict_symbols(
@@ -122,12 +135,14 @@ class PredictionService:
         *,
         interval: str | None = None,
         distribution: DistributionRequest | None = None,
+        charge: Charge | None = None,
     ) -> list[PredictResponse | ServiceError]:
         """One response or error per symbol; all missing forecasts in one runner call, cached
-        and single-flight per (symbol, interval, candle, parameters)."""
+        and single-flight per (symbol, interval, candle, parameters); `charge` may refuse the
+        computation (its error is raised)."""
         params = self.forecaster.params(horizon, samples, seed, interval)
         asked = distribution or DistributionRequest()
-        found = await self._forecasts(symbols, params, "requested")
+        found = await self._forecasts(symbols, params, "requested", charge)
         return [
             self._stale_or_error(f, symbol, params, asked)
             if isinstance(f, BaseException)
@@ -135,22 +150,22 @@ class PredictionService:
             for symbol, f in zip(symbols, found, strict=True)
         ]
 
-    async def schedule(self, symbols: Sequence[str], interval: str) -> list[str | None]:
+    async def schedule(self, symbols: Sequence[str], interval: str) -> list[CachedForecast | str]:
         """The scheduled forecasts of the latest candle with the default parameters: made (or
         taken from the cache, where a client's request made the same forecast) and recorded as
-        scheduled. Per symbol None, or why it failed."""
+        scheduled. Per symbol the forecast, or why it failed."""
         params = self.forecaster.params(None, None, None, interval)
         found = await self._forecasts(symbols, params, "scheduled")
-        failed: list[str | None] = []
+        made: list[CachedForecast | str] = []
         for f in found:
             if isinstance(f, BaseException):
-                failed.append(f"{type(f).__name__}: {f}")
+                made.append(f"{type(f).__name__}: {f}")
                 continue
-            value, cached = f
-            if cached and self.recorder is not None and value.record is not None:
+            value, origin = f
+            if origin != "miss" and self.recorder is not None and value.record is not None:
                 self.recorder.submit(as_kind(value.record, "scheduled"))
-            failed.append(None)
-        return failed
+            made.append(value)
+        return made
 
     def _seed(self, key: PredictionKey, view: MarketView, params: Params) -> int:
         """The request's seed, else one fixed by symbol, interval and origin: a default forecast
@@ -246,11 +261,18 @@ class PredictionService:
         *,
         interval: str | None = None,
         distribution: DistributionRequest | None = None,
+        charge: Charge | None = None,
     ) -> PredictResponse:
         """`GET /api/predict` for one symbol; raises the symbol's `ServiceError`."""
         outcome = (
             await self.predict_symbols(
-                [symbol], horizon, samples, seed, interval=interval, distribution=distribution
+                [symbol],
+                horizon,
+                samples,
+                seed,
+                interval=interval,
+                distribution=distribution,
+                charge=charge,
             )
         )[0]
         if isinstance(outcome, ServiceError):
@@ -275,14 +297,19 @@ class PredictionService:
         if latest is None:
             return error
         value, age = latest
-        return _respond(value.symbol, value, True, value.snapshot.aged(age), wanted)
+        return _respond(value.symbol, value, "hit", value.snapshot.aged(age), wanted)
+
+
+async def _admit(missing: list[PredictionKey], *, charge: Charge, cost: int) -> None:
+    """Charge `cost` path-steps per forecast about to be computed."""
+    await charge(cost * len(missing))
 
 
 def _respond(
-    symbol: str, value: CachedForecast, cached: bool, snap: Snapshot, wanted: DistributionRequest
+    symbol: str, value: CachedForecast, origin: str, snap: Snapshot, wanted: DistributionRequest
 ) -> PredictResponse:
     """The response for a cached forecast, with the distribution fields `wanted` added."""
-    response = predict_response(symbol, value, cached, snap)
+    response = predict_response(symbol, value, origin, snap)
     if wanted and value.closes is not None:
         response.prediction = with_distribution(
             value.prediction, value.closes, wanted, value.calibration, value.rolling

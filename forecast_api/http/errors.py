@@ -24,6 +24,11 @@ TOO_LARGE = "body_too_large"
 ERROR_RESPONSES = {
     404: {"description": "unknown symbol", "model": ErrorResponse},
     422: {"description": "invalid parameters or malformed body", "model": ErrorResponse},
+    401: {
+        "description": "API key missing where needed, unknown or revoked",
+        "model": ErrorResponse,
+    },
+    429: {"description": "compute quota of this minute used up", "model": ErrorResponse},
     503: {
         "description": "market data unavailable and nothing usable cached",
         "model": ErrorResponse,
@@ -61,6 +66,20 @@ class UnsupportedMediaTypeError(ServiceError):
     code = "unsupported_media_type"
 
 
+class NotFoundError(ServiceError):
+    """The resource the path names does not exist (an alert rule, a backtest job)."""
+
+    status = 404
+    code = "not_found"
+
+
+class LimitReachedError(ServiceError):
+    """A bounded resource is full (its message names the setting)."""
+
+    status = 429
+    code = "limit_reached"
+
+
 class UnknownSymbol(ServiceError):
     """The symbol is not in the asset registry."""
 
@@ -73,6 +92,26 @@ class DataUnavailableError(ServiceError):
 
     status = 503
     code = "market_data_unavailable"
+
+
+class UnauthorizedError(ServiceError):
+    """No API key where one is needed, or one that is unknown or revoked."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"WWW-Authenticate": "Bearer"})
+
+
+class RateLimitedError(ServiceError):
+    """The client's compute quota for this minute is used up."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, {"Retry-After": str(max(1, math.ceil(retry_after_s)))})
 
 
 FILES_HINT = (

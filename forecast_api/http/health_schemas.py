@@ -1,4 +1,4 @@
-"""The `/health` response models: model, data source and ledger state."""
+"""The `/health` response models: model, data source, ledger and shared state."""
 
 from __future__ import annotations
 
@@ -61,6 +61,21 @@ class LedgerHealth(BaseModel):
     calibration: dict[str, CalibrationInfo] = Field(description="per interval, as served")
 
 
+class SharedStateHealth(BaseModel):
+    """Where the prediction cache and usage counters are shared (`REDIS_URL`), in `/health`."""
+
+    backend: Literal["in-process", "redis"]
+    state: Literal["local", "ok", "degraded"] = Field(
+        description="local: nothing shared (no REDIS_URL); ok: shared through Redis; degraded: "
+        "Redis unreachable, this worker serves from its own cache and counters"
+    )
+    reason: str | None = Field(None, description="why degraded: the last Redis error")
+    since: str | None = Field(None, description="when it became degraded")
+    nextAttemptInSeconds: float | None = Field(
+        None, description="when this worker tries Redis again (degraded only)"
+    )
+
+
 class HealthResponse(BaseModel):
     """`GET /health`: the specification's `status` and `timestamp`, plus model and data state."""
 
@@ -69,3 +84,6 @@ class HealthResponse(BaseModel):
     model: ModelHealth
     dataSource: DataSourceHealth
     ledger: LedgerHealth | None = Field(None, description="null: no ledger (LEDGER_URL empty)")
+    sharedState: SharedStateHealth | None = Field(
+        None, description="the shared cache and counters (REDIS_URL); null: not reported"
+    )

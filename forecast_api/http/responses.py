@@ -119,9 +119,10 @@ class CachedForecast:
 
 
 def predict_response(
-    symbol: str, value: CachedForecast, cached: bool, snap: Snapshot
+    symbol: str, value: CachedForecast, origin: str, snap: Snapshot
 ) -> PredictResponse:
-    """The `GET /api/predict` body for a cached or fresh forecast and its market figures."""
+    """The `GET /api/predict` body for a forecast from `origin` (miss: computed for this
+    request, hit: this worker's cache, shared: another worker's) and its market figures."""
     return PredictResponse(
         symbol=symbol,
         currentPrice=snap.price,
@@ -131,10 +132,11 @@ def predict_response(
         timestamp=now_iso(),
         dataSource=snap.source,
         lastCandle=value.last_candle,
-        cached=cached,
+        cached=origin != "miss",
         stale=snap.stale,
         dataAgeSeconds=round(snap.age_seconds, 3),
         generatedAt=value.generated_at,
         interval=value.interval,
         validUntil=value.valid_until,
+        cache=origin,
     )

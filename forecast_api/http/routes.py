@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
 
+from forecast_api.access.keys import Client, KeyRing
+from forecast_api.access.quota import Quotas
+from forecast_api.alerts.alerting import Alerts
+from forecast_api.backtests.jobs import Backtests
 from forecast_api.forecasts.distribution import DistributionRequest
 from forecast_api.forecasts.market import MarketData, canonical
 from forecast_api.forecasts.predictions import PredictionService
@@ -42,6 +47,7 @@ from forecast_api.http.schemas import (
 )
 from forecast_api.ledger_side.ledger_upkeep import LedgerUpkeep
 from forecast_api.ledger_side.track_record import TrackRecord
+from forecast_api.ops.fair_queue import current_client
 from forecast_api.ops.health import HealthReporter
 from forecast_api.settings import ServiceSettings
 
@@ -55,7 +61,11 @@ class Services:
     predictions: PredictionService
     health: HealthReporter
     track_record: TrackRecord
+    keys: KeyRing
+    quotas: Quotas
     ledger: LedgerUpkeep | None = None  # background ledger work (None: no ledger)
+    alerts: Alerts | None = None  # alert rules (None: no ledger)
+    backtests: Backtests | None = None  # backtests on demand (None: no ledger)
 
 
 async def services(request: Request) -> Services:
@@ -67,12 +77,28 @@ async def services(request: Request) -> Services:
     return bound
 
 
+def client_of(request: Request) -> str:
+    """Who is asking, for per-client limits: the peer's address."""
+    return request.client.host if request.client else "unknown"
+
+
 def provide(app: FastAPI, bound: Services) -> None:
     """Serve `bound` to every route of `app`."""
     app.state.services = bound
 
 
 Deps = Annotated[Services, Depends(services)]
+
+
+async def caller(request: Request, deps: Deps) -> Client:
+    """The client asking (401 for a bad key); its fair-share lane is set for this request."""
+    client = await deps.keys.client(request.headers)
+    host = request.client.host if request.client else "-"
+    current_client.set(client.bucket if client.name else f"anonymous:{host}")
+    return client
+
+
+Caller = Annotated[Client, Depends(caller)]
 Symbol = Annotated[
     str,
     Query(min_length=1, max_length=SYMBOL_MAX_LENGTH, description="e.g. BTC (any case)"),
@@ -101,6 +127,7 @@ router = APIRouter()
 @router.get("/api/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
 async def predict(
     deps: Deps,
+    client: Caller,
     symbol: Symbol,
     horizon: Horizon = None,
     samples: Samples = None,
@@ -114,7 +141,13 @@ async def predict(
     candle closes), with the requested quantiles, intervals and threshold probabilities."""
     wanted = DistributionRequest.parse(deps.settings, quantiles, levels, above)
     response = await deps.predictions.predict(
-        symbol, horizon, samples, seed, interval=interval, distribution=wanted
+        symbol,
+        horizon,
+        samples,
+        seed,
+        interval=interval,
+        distribution=wanted,
+        charge=partial(deps.quotas.charge, client),
     )
     return response if wanted else fast_json.predict_body(response)
 
@@ -125,7 +158,9 @@ async def predict(
     responses=BODY_ERROR_RESPONSES,
     dependencies=JSON_BODY,
 )
-async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictResponse:
+async def predict_batch(
+    deps: Deps, client: Caller, body: BatchPredictRequest
+) -> BatchPredictResponse:
     """Forecast several symbols in as few model passes as possible; errors per entry."""
     limit = deps.settings.batch_max_symbols
     if len(body.symbols) > limit:
@@ -138,6 +173,7 @@ async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictRe
         body.seed,
         interval=body.interval,
         distribution=wanted,
+        charge=partial(deps.quotas.charge, client),
     )
     entries = [
         BatchEntry(symbol=canonical(symbol), ok=False, error=o.code, message=o.message)
@@ -154,9 +190,16 @@ async def predict_batch(deps: Deps, body: BatchPredictRequest) -> BatchPredictRe
     responses=BODY_ERROR_RESPONSES,
     dependencies=JSON_BODY,
 )
-async def forecast(deps: Deps, body: ForecastRequest) -> ForecastResponse:
+async def forecast(deps: Deps, client: Caller, body: ForecastRequest) -> ForecastResponse:
     """Forecast the caller's own candles (any market, regular spacing, oldest first)."""
-    return await deps.predictions.forecaster.forecast_candles(body)
+    charge = partial(deps.quotas.charge, client)
+    return await deps.predictions.forecaster.forecast_candles(body, charge)
+
+
+@router.get("/api/usage", responses=ERROR_RESPONSES)
+async def usage(deps: Deps, client: Caller) -> dict:
+    """The caller's compute this minute, its quota and its running total (send the key)."""
+    return await deps.quotas.usage(client)
 
 
 @router.get("/api/history", response_model=HistoryResponse, responses=ERROR_RESPONSES)

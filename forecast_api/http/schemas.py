@@ -164,6 +164,11 @@ class PredictResponse(BaseModel):
     validUntil: str | None = Field(
         None, description="when the next candle closes and this forecast is superseded"
     )
+    cache: Literal["miss", "hit", "shared"] = Field(
+        "miss",
+        description="miss: computed for this request; hit: this worker's cache; shared: "
+        "computed by another worker or replica (REDIS_URL)",
+    )
 
 
 class BatchPredictRequest(BaseModel):

@@ -15,6 +15,7 @@ import threading
 from forecast_api.forecasts.recording import not_fitted
 from forecast_api.ledger_side.ledger_metrics import publish_worker
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
+from ledger.keys import KeyInfo, KeyStore
 from ledger.records import ForecastRecord
 from ledger.store import Ledger
 from ledger.writer import LedgerWriter, WriterSettings
@@ -68,6 +69,10 @@ class LedgerLink:
         )
         self._calibrations[interval] = fitted
         return fitted
+
+    def api_key(self, key: str) -> KeyInfo | None:
+        """The live API key `key` is (None: unknown or revoked); call from a worker thread."""
+        return KeyStore(self.open().engine).lookup(key)
 
     def claim(self, symbol: str, interval: str, origin: int, owner: str, now: int, lease: int):
         """The scheduler's claim on one scheduled forecast (see `Ledger.claim`)."""

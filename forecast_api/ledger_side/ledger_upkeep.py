@@ -5,7 +5,7 @@ Every LEDGER_TICK seconds, for 1h and every interval of LEDGER_SCHEDULE:
 2. scheduled intervals (LEDGER_SCHEDULE), once the runner has settled: forecast every asset
    for the latest closed candle with the default parameters, once across replicas
    (`ledger.scheduler`, claims in the ledger); the forecast fills the prediction cache, so the
-   hour's first client gets a cache hit;
+   hour's first client gets a cache hit, and is handed to `observe` (the alert rules);
 3. score every step whose candle closed by now (`ledger.scorer`), realised closes looked up in
    the market data by the candle's exact open time;
 4. refit the interval's rolling calibration on the steps scored by now: forecasts issued from
@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -31,6 +31,7 @@ from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.forecasts.recording import calibration_info
 from forecast_api.http.health_schemas import LedgerHealth
+from forecast_api.http.responses import CachedForecast
 from forecast_api.http.schemas import iso_utc
 from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_metrics import publish
@@ -75,9 +76,11 @@ class LedgerUpkeep:
         predictions: PredictionService,
         monitor: RunnerMonitor,
         settings: ServiceSettings,
+        observe: Callable[[CachedForecast], None] | None = None,
     ) -> None:
         self.link, self.market, self.predictions = link, market, predictions
         self.monitor, self.settings = monitor, settings
+        self.observe = observe  # told of every scheduled forecast made (never blocks)
         self.now: dict[str, float] = {}
         symbols = settings.ledger_symbols or [a.symbol for a in market.source.assets.all()]
         self.symbols = [market.source.assets.get(s).symbol for s in symbols]
@@ -99,9 +102,11 @@ class LedgerUpkeep:
 
     async def _issue(self, interval: str, symbol: str, _origin: datetime) -> None:
         """One scheduled forecast; raises if it failed (the scheduler retries it)."""
-        [failed] = await self.predictions.schedule([symbol], interval)
-        if failed is not None:
-            raise RuntimeError(failed)
+        [made] = await self.predictions.schedule([symbol], interval)
+        if isinstance(made, str):
+            raise RuntimeError(made)
+        if self.observe is not None:
+            self.observe(made)
 
     async def _runner_settled(self) -> bool:
         """Whether the runner has loaded its model (or the fallback was decided): scheduled

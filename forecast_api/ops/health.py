@@ -13,6 +13,7 @@ from forecast_api.http.schemas import iso_utc, now_iso
 from forecast_api.ops.data_source import DataSourceTracker
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.ops.runner_monitor import RunnerMonitor, RunnerView
+from forecast_api.shared.state import SharedState
 
 
 def model_hint(model_id: str, tokenizer_id: str) -> str:
@@ -46,12 +47,14 @@ class HealthReporter:
         calibrated: bool,
         calibration_error: str | None,
         refresh_s: float = 1.0,
+        shared: SharedState | None = None,
     ) -> None:
         self.monitor = RunnerMonitor(runner, interval_s=refresh_s)
         self.tracker = tracker
         self.model_id, self.tokenizer_id = model_id, tokenizer_id
         self.calibrated, self.calibration_error = calibrated, calibration_error
         self.ledger: LedgerStatus | None = None  # set when the worker has a ledger
+        self.shared = shared
 
     def model_from(self, view: RunnerView) -> ModelHealth:
         """`/health`'s model part from the monitor's latest view of the runner."""
@@ -87,4 +90,5 @@ class HealthReporter:
             model=model,
             dataSource=self.tracker.health(),
             ledger=None if self.ledger is None else self.ledger.health(),
+            sharedState=None if self.shared is None else await self.shared.health(),
         )

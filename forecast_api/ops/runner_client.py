@@ -9,13 +9,7 @@ from typing import Any, Protocol
 
 from aiohttp import ClientConnectionError
 from bentoml.exceptions import BentoMLException
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_delay,
-    wait_exponential,
-)
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
 
@@ -64,9 +58,6 @@ class BentoRunnerClient:
         self._clock = clock
         self._stop = stop
 
-    def _give_up(self, state: RetryCallState) -> bool:
-        return self._stop() or stop_after_delay(self._timeout_s)(state)
-
     async def forecast(
         self, items: list[RunnerItem], *, scheduled: bool = False
     ) -> list[RunnerResult]:
@@ -83,7 +74,7 @@ class BentoRunnerClient:
         # call form would not await it.
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=self._give_up,
+            stop=lambda _: self._stop() or self._clock() >= deadline,  # the items' deadline
             wait=wait_exponential(multiplier=self._retry_wait_s, max=2.0),
             reraise=True,
         ):

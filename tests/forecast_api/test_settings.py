@@ -112,3 +112,14 @@ def test_gap_rule_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("KRONOS_MIN_CONTEXT", "401")
     with pytest.raises(ValidationError, match="KRONOS_MIN_CONTEXT"):
         ServiceSettings()
+
+
+def test_test_slowdown_needs_the_hooks_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KRONOS_TEST_SLOWDOWN_S", "0.25")
+    assert ServiceSettings().test_slowdown_s == 0.0
+    assert "KRONOS_TEST_SLOWDOWN_S ignored" in caplog.text
+    monkeypatch.setenv("KRONOS_TEST_HOOKS", "true")
+    assert ServiceSettings().test_slowdown_s == 0.25

@@ -1,4 +1,4 @@
-"""Fallback forecaster: shapes, reproducibility, drift and volatility estimates."""
+"""Fallback forecaster: shapes, reproducibility, drift and volatility estimates; random walk."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.baselines import FallbackForecaster
+from forecasting.baselines import FallbackForecaster, RandomWalk
 from forecasting.forecast import FEATURES, Forecast
+from forecasting.scoring import (
+    QUANTILE_LEVELS,
+    crps_lognormal,
+    crps_samples,
+    drift_parameters,
+    lognormal_quantiles,
+    random_walk_distribution,
+    random_walk_mean,
+)
 
 CLOSE = FEATURES.index("close")
 
@@ -94,3 +103,22 @@ def test_on_shared_candles(ohlcv_dir: Path) -> None:
     last = df["close"].iloc[-1]
     assert np.isfinite(forecast.paths).all()
     assert 0.5 * last < np.median(forecast.paths[:, -1, CLOSE]) < 1.5 * last
+
+
+def test_random_walk_closed_form_scores_match_its_samples() -> None:
+    close = 100.0 * np.exp(np.cumsum(0.01 * np.random.default_rng(1).standard_normal(300)))
+    frame = pd.DataFrame({"close": close})
+    frame["timestamp"] = pd.date_range("2025-01-01", periods=300, freq="1h", tz="UTC")
+    [paths] = RandomWalk().forecast([frame], 24, samples=40_000, seed=2)
+    closes = paths.closes
+    _, sigma = drift_parameters(close)
+    steps = np.arange(1, 25)
+    m, s = random_walk_distribution(close[-1], sigma, steps)
+    assert np.allclose(np.median(closes, axis=0), close[-1], rtol=2e-3)  # median: the last close
+    y = close[-1] * np.array([0.97, 1.0, 1.02])[:, None] * np.ones(24)
+    closed = crps_lognormal(m, s, y)
+    monte_carlo = crps_samples(np.broadcast_to(closes.T, (3, 24, closes.shape[0])), y)
+    assert np.allclose(closed, monte_carlo, rtol=0.02)
+    assert np.allclose(random_walk_mean(close[-1], sigma, steps), closes.mean(axis=0), rtol=2e-3)
+    grid = lognormal_quantiles(m, s)
+    assert np.allclose(grid, np.quantile(closes, QUANTILE_LEVELS, axis=0).T, rtol=3e-3)

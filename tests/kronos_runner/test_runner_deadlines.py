@@ -4,6 +4,8 @@ between the generation steps of a group whose items have all expired."""
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +98,37 @@ def test_an_item_expiring_beside_a_live_one_leaves_its_result_unchanged(
     mixed = timed.forecast([item(btc, 2, 102.5, horizon=8), item(btc, 2, None, horizon=8, seed=2)])
     assert len(draws) == 2 * 8 and all(r.ok for r in mixed)
     assert mixed[1].paths == plain[1].paths and mixed[0].paths == plain[0].paths
+
+
+def test_the_test_slowdown_waits_before_every_pass_and_keeps_deadlines(
+    core: RunnerCore, btc, monkeypatch
+) -> None:
+    clock = Clock()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the slowdown's wait moves the fake clock
+        waits.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    slowed = RunnerCore(core.pipeline, core.status(), clock=lambda: clock.now, slowdown_s=1.0)
+    [plain] = core.forecast([item(btc, 2, None, horizon=8)])
+    [result] = slowed.forecast([item(btc, 2, None, horizon=8)])
+    passes = len(waits)
+    assert result.paths == plain.paths and passes >= 8 and set(waits) == {1.0}
+    waits.clear()
+    clock.now = 100.0
+    # the check after the last wait but one finds the deadline passed: the last pass never runs
+    [late] = slowed.forecast([item(btc, 2, 100.0 + passes - 1.5, horizon=8)])
+    assert late.error_kind == "expired" and len(waits) == passes - 1
+
+
+def test_the_test_slowdown_is_announced_at_load(fixtures_dir: Path, caplog) -> None:
+    spec = ModelSpec(fixtures_dir / "tiny-model", fixtures_dir / "tiny-tokenizer", device="cpu")
+    RunnerCore.load(spec)
+    assert "TEST HOOK ACTIVE" not in caplog.text
+    RunnerCore.load(replace(spec, test_slowdown_s=0.5))
+    assert "TEST HOOK ACTIVE" in caplog.text
 
 
 def test_trimmer_trims_at_most_once_per_interval() -> None:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from ledger_helpers import record
-from sqlalchemy import func, inspect, select
+from alembic.script import ScriptDirectory
+from ledger_helpers import HOUR, T0, constant_closes, record
+from sqlalchemy import func, insert, inspect, select
 
-from ledger.db import create_ledger_engine, current_revision, driver_url, migrate
-from ledger.models import Base, ForecastRow
+from ledger.db import (
+    alembic_config,
+    create_ledger_engine,
+    current_revision,
+    driver_url,
+    migrate,
+)
+from ledger.models import Base, ForecastRow, QuantileRow, StepRow
+from ledger.scorer import score_due
 from ledger.store import Ledger
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration
 
 
 @pytest.mark.parametrize(
@@ -42,7 +52,7 @@ def test_fresh_database_matches_the_models(ledger_url: str) -> None:
     engine = create_ledger_engine(ledger_url)
     assert current_revision(engine) is None
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == HEAD
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
@@ -54,15 +64,15 @@ def test_existing_database_is_upgraded_in_place(ledger_url: str) -> None:
     again = Ledger.open(ledger_url)  # a restart: migrations run again, data kept
     with again.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ForecastRow)).scalar_one() == 1
-    assert current_revision(again.engine) == "0002"
+    assert current_revision(again.engine) == HEAD
 
 
 def test_a_0001_database_gets_the_track_index_and_keeps_its_rows(ledger_url: str) -> None:
     engine = create_ledger_engine(ledger_url)
     migrate(engine, "0001")
-    Ledger(engine).insert([record()])
+    _insert_as_0002(Ledger(engine), record())  # 0001 and 0002 have the same columns
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == HEAD
     indexes = {
         ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("forecast_steps")
     }
@@ -70,3 +80,44 @@ def test_a_0001_database_gets_the_track_index_and_keeps_its_rows(ledger_url: str
     assert "ix_steps_forecast_status" not in indexes  # the new index's prefix
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ForecastRow)).scalar_one() == 1
+
+
+def test_a_0002_database_gets_the_blend_columns_and_its_old_rows_still_score(
+    ledger_url: str,
+) -> None:
+    engine = create_ledger_engine(ledger_url)
+    migrate(engine, "0002")
+    old = record()  # inserted through the columns 0002 has
+    legacy = Ledger(engine)
+    _insert_as_0002(legacy, old)
+    migrate(engine)
+    assert current_revision(engine) == HEAD
+    columns = {c["name"] for c in inspect(engine).get_columns("forecast_steps")}
+    assert {"rw_crps", "rw_mae", "pit_blend", "mean_raw", "mae_raw"} <= columns
+    assert "blend" in {c["name"] for c in inspect(engine).get_columns("step_quantiles")}
+    indexes = {
+        ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("forecast_steps")
+    }
+    assert indexes["ix_steps_track"][-3:] == ["crps_raw", "rw_crps", "rw_mae"]
+    assert indexes["ix_steps_pit"][-1] == "pit_blend"
+    score_due(legacy, constant_closes(101.0), now=T0 + 100 * HOUR, grace=0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(StepRow.rw_crps, StepRow.mae_raw, StepRow.abs_error)).all()
+    assert rows and all(rw > 0 and mae == err for rw, mae, err in rows)
+
+
+def _insert_as_0002(ledger: Ledger, rec) -> None:
+    """Insert a record through the columns a 0002 database has."""
+    from ledger.store import _forecast_values, _quantile_values, _step_values
+
+    new = {"blend", "blend_version", "mean_raw"}
+    with ledger.engine.begin() as conn:
+        values = {k: v for k, v in _forecast_values(rec).items() if k not in new}
+        fid = conn.execute(insert(ForecastRow.__table__).values(values).returning(ForecastRow.id))
+        fid = fid.scalar_one()
+        steps = [{k: v for k, v in _step_values(fid, s).items() if k not in new} for s in rec.steps]
+        conn.execute(insert(StepRow.__table__), steps)
+        grids = [
+            {k: v for k, v in _quantile_values(fid, s).items() if k not in new} for s in rec.steps
+        ]
+        conn.execute(insert(QuantileRow.__table__), grids)

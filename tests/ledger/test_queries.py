@@ -71,6 +71,19 @@ def test_accuracy_matches_a_pandas_computation(ledger: Ledger, symbol: str) -> N
         assert entry["coverage90Raw"] == pytest.approx(s.hit90_raw.mean())
         assert entry["crpsDrift"] == pytest.approx(s.drift_crps.mean())
         assert entry["crpsSkill"] == pytest.approx(1 - s.crps.mean() / s.naive_crps.mean())
+        assert entry["crpsRandomWalk"] == pytest.approx(s.rw_crps.mean())
+        assert entry["maeRandomWalk"] == pytest.approx(s.rw_mae.mean())
+        assert entry["crpsRaw"] == pytest.approx(s.crps_raw.mean())
+    pooled = {"naive": df.naive_crps.mean(), "drift": df.drift_crps.mean()}
+    pooled["random_walk"] = df.rw_crps.mean()
+    best = min(pooled, key=pooled.get)
+    assert got["bestBaseline"] == best
+    assert got["crpsSkillBestBaseline"] == pytest.approx(1 - df.crps.mean() / pooled[best])
+    column = {"naive": "naive_crps", "drift": "drift_crps", "random_walk": "rw_crps"}[best]
+    for entry in got["steps"]:
+        s = df[df.step == entry["hour"]]
+        expected = 1 - s.crps.mean() / s[column].mean()
+        assert entry["crpsSkillBestBaseline"] == pytest.approx(expected)
     ref = df[df.step == 6]  # min(24, horizon 6)
     buckets = got["confidence"]["buckets"]
     assert len(buckets) == 10 and sum(b["count"] for b in buckets) == len(ref)

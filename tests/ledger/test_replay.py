@@ -8,6 +8,7 @@ import pytest
 from ledger_helpers import HOUR, T0
 from sqlalchemy import select
 
+from forecasting.blend import BlendSettings
 from forecasting.recalibration import RecalibrationSettings
 from ledger.models import ForecastRow, StepRow
 from ledger.records import RecordMeta
@@ -17,7 +18,9 @@ from ledger.store import Ledger
 SETTINGS = RecalibrationSettings(window=60, min_scored=15, prior=5.0)
 SCORE_COLUMNS = {"status", "scored_at", "realised", "abs_error", "pct_error", "crps", "crps_raw"}
 SCORE_COLUMNS |= {"pit", "hit80", "hit90", "hit80_raw", "hit90_raw", "direction_hit", "trend_hit"}
-SCORE_COLUMNS |= {"naive_crps", "naive_mae", "drift_crps", "drift_mae"}
+SCORE_COLUMNS |= {"naive_crps", "naive_mae", "drift_crps", "drift_mae", "pit_blend", "mae_raw"}
+SCORE_COLUMNS |= {"direction_hit_raw", "drift_hit80", "drift_hit90", "drift_direction_hit"}
+SCORE_COLUMNS |= {"rw_crps", "rw_mae", "rw_hit80", "rw_hit90", "rw_direction_hit"}
 
 
 def _frames(n: int = 260) -> dict[str, pd.DataFrame]:
@@ -47,7 +50,10 @@ def _meta(symbol: str, origin: int) -> RecordMeta:
     return RecordMeta(symbol, "1h", "replay", "kronos", "cheap", 32, seed=origin)
 
 
-def _run(ledger: Ledger, frames, start: int, end: int) -> object:
+BLEND = BlendSettings(window=60, min_scored=15, prior=10.0)
+
+
+def _run(ledger: Ledger, frames, start: int, end: int, blend: BlendSettings | None = None):
     return replay(
         ledger,
         frames,
@@ -61,6 +67,7 @@ def _run(ledger: Ledger, frames, start: int, end: int) -> object:
         trend_threshold=0.005,
         context=64,
         settings=SETTINGS,
+        blend=blend,
         progress=False,
     )
 
@@ -76,7 +83,8 @@ def _table(ledger: Ledger) -> pd.DataFrame:
 START, END = T0 + 60 * HOUR, T0 + 250 * HOUR
 
 
-def test_altered_future_candles_change_nothing_before_them(tmp_path) -> None:
+@pytest.mark.parametrize("blend", [None, BLEND], ids=["blend-off", "blend-on"])
+def test_altered_future_candles_change_nothing_before_them(tmp_path, blend) -> None:
     frames = _frames()
     cut = pd.Timestamp(T0 + 160 * HOUR, unit="s", tz="UTC")
     altered = {s: df.copy() for s, df in frames.items()}
@@ -86,10 +94,12 @@ def test_altered_future_candles_change_nothing_before_them(tmp_path) -> None:
         Ledger.open(f"sqlite:///{tmp_path / 'a.db'}"),
         Ledger.open(f"sqlite:///{tmp_path / 'b.db'}"),
     )
-    _run(a, frames, START, END)
-    _run(b, altered, START, END)
+    _run(a, frames, START, END, blend)
+    _run(b, altered, START, END, blend)
     ta, tb = _table(a), _table(b)
     assert ta["calibrated"].any(), "the calibration never kicked in: the test would be vacuous"
+    blended = ta["blend"].map(lambda info: bool(info and info["weights"]))
+    assert blended.any() == (blend is not None), "the blend never kicked in (or was not off)"
     early = ta["origin"] <= cut.timestamp()
     served = [c for c in ta.columns if c not in SCORE_COLUMNS]
     pd.testing.assert_frame_equal(ta.loc[early, served], tb.loc[early, served])

@@ -37,18 +37,18 @@ class Counter:
         return [(f"{k.symbol}@{k.last_candle_ms}", self.ttl) for k in keys]
 
 
-async def one(cache: PredictionCache, k: PredictionKey, compute: Counter) -> tuple[str, bool]:
-    """(value, cached) of one key."""
+async def one(cache: PredictionCache, k: PredictionKey, compute: Counter) -> tuple[str, str]:
+    """(value, origin) of one key."""
     return (await cache.get_or_compute_many([k], compute))[0]
 
 
 async def test_hit_after_miss_and_new_candle_is_a_new_key() -> None:
     cache: PredictionCache[str] = PredictionCache()
     compute = Counter()
-    assert await one(cache, key(), compute) == ("BTC@1", False)
-    assert await one(cache, key(), compute) == ("BTC@1", True)
-    assert await one(cache, key(candle=2), compute) == ("BTC@2", False)
-    assert await one(cache, key(seed=5), compute) == ("BTC@1", False)
+    assert await one(cache, key(), compute) == ("BTC@1", "miss")
+    assert await one(cache, key(), compute) == ("BTC@1", "hit")
+    assert await one(cache, key(candle=2), compute) == ("BTC@2", "miss")
+    assert await one(cache, key(seed=5), compute) == ("BTC@1", "miss")
     assert len(compute.calls) == 3
 
 
@@ -68,7 +68,7 @@ async def test_single_flight_many_concurrent_callers_one_computation() -> None:
     results = await asyncio.gather(*(one(cache, key(), compute) for _ in range(1000)))
     assert len(compute.calls) == 1
     assert {value for value, _ in results} == {"BTC@1"}
-    assert sum(not cached for _, cached in results) == 1
+    assert sum(origin == "miss" for _, origin in results) == 1
 
 
 async def test_many_computes_only_missing_keys_in_one_call() -> None:
@@ -78,7 +78,7 @@ async def test_many_computes_only_missing_keys_in_one_call() -> None:
     keys = [key("BTC"), key("ETH"), key("SOL"), key("BTC")]
     results = await cache.get_or_compute_many(keys, compute)
     assert [v for v, _ in results] == ["BTC@1", "ETH@1", "SOL@1", "BTC@1"]
-    assert [c for _, c in results] == [False, True, False, False]
+    assert [c for _, c in results] == ["miss", "hit", "miss", "miss"]
     assert compute.calls[-1] == [key("BTC"), key("SOL")]
 
 
@@ -93,7 +93,7 @@ async def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
         *(one(cache, key(), failing) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(r, RuntimeError) for r in results)
-    assert await one(cache, key(), Counter()) == ("BTC@1", False)
+    assert await one(cache, key(), Counter()) == ("BTC@1", "miss")
 
 
 async def test_zero_ttl_is_not_cached_but_remembered_as_latest() -> None:
@@ -117,5 +117,5 @@ async def test_cancelled_caller_does_not_cancel_the_computation() -> None:
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert await second == ("BTC@1", True)
+    assert await second == ("BTC@1", "hit")
     assert len(compute.calls) == 1

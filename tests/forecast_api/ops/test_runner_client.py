@@ -48,11 +48,18 @@ async def test_bento_client_retries_dropped_connections_until_answered() -> None
 
 
 async def test_bento_client_gives_up_at_the_deadline() -> None:
-    runner = FlakyRunner(drops=10**6)
-    client = BentoRunnerClient(runner, timeout_s=0.3, retry_wait_s=0.05)
+    now = [1000.0]
+
+    class Slow(FlakyRunner):
+        def forecast(self, items):
+            now[0] += 0.1  # each attempt takes 0.1 s on the client's clock
+            return super().forecast(items)
+
+    runner = Slow(drops=10**6)
+    client = BentoRunnerClient(runner, timeout_s=0.35, retry_wait_s=0, clock=lambda: now[0])
     with pytest.raises(ClientOSError):
         await client.forecast([item()])
-    assert 2 <= runner.calls < 20
+    assert runner.calls == 4  # attempts end at 0.1, 0.2, 0.3 (retried) and 0.4 (past 0.35)
 
 
 async def test_bento_client_stops_retrying_when_told() -> None:

@@ -1,0 +1,5 @@
+"""`python -m cli`: the `kronos-forecast` command."""
+
+from cli import main
+
+main()

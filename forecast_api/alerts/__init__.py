@@ -1,0 +1,1 @@
+"""Alerts: webhook rules evaluated on every scheduled forecast (`POST /api/alerts`)."""

@@ -1,0 +1,1 @@
+"""Backtests on demand: replay jobs into scratch ledgers (`POST /api/backtests`)."""

@@ -1,0 +1,1 @@
+"""State shared by the API workers and replicas: the prediction cache and the usage counters."""
