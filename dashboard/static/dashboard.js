@@ -260,9 +260,17 @@
     return item;
   }
 
+  function showUntrained(untrained) {
+    $("untrained-banner").hidden = !untrained;
+  }
+
   function renderBadges(body) {
     const p = body.prediction;
     const items = [];
+    if (p.trainedWeights === false) {
+      items.push(badge("untrained", "Untrained weights: random initialisation, noise", "warn"));
+    }
+    showUntrained(p.trainedWeights === false || state.health?.model?.trainedWeights === false);
     if (p.model === "fallback") {
       items.push(
         badge(
@@ -761,6 +769,7 @@
   function renderHealth(health) {
     state.health = health;
     const m = health.model || {};
+    showUntrained(m.trainedWeights === false || state.predict?.prediction?.trainedWeights === false);
     const d = health.dataSource || {};
     const ledger = health.ledger ? `ledger ${health.ledger.state || "present"}` : "no ledger";
     const device = m.device ? ` on ${m.device}${m.dtype ? " " + m.dtype : ""}` : "";

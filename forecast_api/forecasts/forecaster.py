@@ -170,7 +170,10 @@ class Forecaster:
             meta = ForecastMeta(
                 "kronos", s.kronos_model, s.kronos_tokenizer, params.samples, params.seed
             )
-            return result.forecast(), replace(meta, gaps_filled=seen.gaps_filled)
+            trained = result.trained_weights is not False  # None: a runner that cannot tell
+            return result.forecast(), replace(
+                meta, gaps_filled=seen.gaps_filled, trained_weights=trained
+            )
         try:
             [forecast] = self.fallback.forecast(
                 [series.candles], params.horizon, samples=params.samples, seed=params.seed

@@ -21,6 +21,11 @@ class ModelHealth(BaseModel):
     calibrationError: str | None = None
     runnerState: Literal["unknown", "unreachable", "loading", "loaded", "failed"] = "unknown"
     hint: str | None = Field(None, description="how to fix a failed model load")
+    trainedWeights: bool | None = Field(
+        None,
+        description="false: the loaded checkpoint is marked untrained (random weights), its "
+        "forecasts are noise; null: not known (nothing loaded yet)",
+    )
     checkedAt: str | None = None  # when the API last checked the runner (in the background)
     ageSeconds: float | None = None  # how old that check is
 

@@ -73,6 +73,7 @@ class HealthReporter:
             calibrated=self.calibrated,
             calibrationError=self.calibration_error,
             runnerState=view.state,
+            trainedWeights=status.trainedWeights if loaded else None,
             hint=model_hint(self.model_id, self.tokenizer_id) if view.state == "failed" else None,
             checkedAt=None if view.checked_at is None else iso_utc(view.checked_at),
             ageSeconds=view.age_s(),
