@@ -15,6 +15,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+# isort: split
+import forecasting.lean_pandas  # noqa: F401  before any pandas import: pandas without pyarrow
+
+# isort: split
 import bentoml
 
 from forecast_api.app import CATCH_ALL, build_services, create_app

@@ -35,7 +35,6 @@ from forecast_api.ops.fair_queue import FairRunnerClient
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
-from forecast_api.shared.redis_state import RedisState
 from forecast_api.shared.state import InProcessState, SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
@@ -65,8 +64,13 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
 
 
 def shared_state(settings: ServiceSettings) -> SharedState:
-    """Redis at REDIS_URL, else this worker alone."""
-    return RedisState(settings.redis_url) if settings.redis_url else InProcessState()
+    """Redis at REDIS_URL, else this worker alone (the redis client, ~20 MiB of imports, is
+    loaded only when REDIS_URL is set)."""
+    if not settings.redis_url:
+        return InProcessState()
+    from forecast_api.shared.redis_state import RedisState
+
+    return RedisState(settings.redis_url)
 
 
 def build_services(
