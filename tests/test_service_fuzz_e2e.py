@@ -58,6 +58,5 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_no_server_errors(case) -> None:
     response = case.call(timeout=60)
     assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} {case.query or ''} {case.body!r:.300}: "
-        f"{response.status_code} {response.text[:300]}"
+        f"{case.as_curl_command()}\n-> {response.status_code} {response.text[:300]}"
     )
