@@ -15,6 +15,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+# isort: split
+import forecasting.lean_pandas  # noqa: F401  before any pandas import: pandas without pyarrow
+
+# isort: split
 import bentoml
 
 from forecast_api.app import CATCH_ALL, build_services, create_app
@@ -24,6 +28,7 @@ from forecast_api.ops import telemetry
 from forecast_api.ops.lifecycle import Drain, DrainGuard, stop_flag
 from forecast_api.ops.runner_client import BentoRunnerClient
 from forecast_api.settings import ServiceSettings, get_settings
+from kronos_runner.access_log import ACCESS_LOGGER, StatusPollFilter
 from kronos_runner.wire import RunnerItem, RunnerResult, RunnerStatus
 
 settings = get_settings()
@@ -70,6 +75,7 @@ def cors_config(s: ServiceSettings) -> dict[str, Any]:
     resources=runner_resources(settings),
     traffic={"timeout": settings.kronos_timeout + 30},
     runner_connection=NO_SESSION_REFRESH,
+    threads=2,  # an interactive batch beside a paused scheduled one (kronos_runner.priority)
 )
 class KronosRunner:
     """Loads tokenizer + model (and the KRONOS_CHALLENGERS) once per worker (in the background:
@@ -82,6 +88,7 @@ class KronosRunner:
         from kronos_runner.threads import set_process_threads
 
         set_process_threads(settings.kronos_threads or len(os.sched_getaffinity(0)))
+        logging.getLogger(ACCESS_LOGGER).addFilter(StatusPollFilter())
 
         self.core = BackgroundCore(
             ModelSpec(
@@ -105,6 +112,16 @@ class KronosRunner:
     def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
         """One result (paths) or per-item error for each item."""
         return self.core.forecast(items)
+
+    @bentoml.api(
+        batchable=settings.kronos_batching,
+        max_batch_size=settings.kronos_max_batch_size,
+        max_latency_ms=settings.batch_latency_ms,
+    )
+    def forecast_scheduled(self, items: list[RunnerItem]) -> list[RunnerResult]:
+        """`forecast` for the ledger's scheduled forecasts: a queue of its own, and each model
+        pass waits while an interactive batch runs (users go first)."""
+        return self.core.forecast(items, scheduled=True)
 
     @bentoml.api
     async def status(self) -> RunnerStatus:

@@ -38,6 +38,10 @@ class MarketDataSource(ABC):
     async def refresh_assets(self) -> None:  # noqa: B027 (a no-op unless overridden)
         """Bring `assets` up to date with the universe (ASSETS=all); a no-op otherwise."""
 
+    def serves(self, interval: str) -> bool:
+        """Whether this source can give `interval` candles at all (for some symbol)."""
+        return True
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections."""

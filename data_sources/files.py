@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -61,7 +62,9 @@ class _Version:
 
 
 class FilesSource(MarketDataSource):
-    """Candles read from a directory; the "current" time is the last candle's close or `now`.
+    """Candles read from a directory; the "current" time is `now`, else the newest candle close
+    over all the files. A symbol whose last candle closed more than one interval before it is
+    served labelled stale (`attrs`), with its data age.
 
     With `now`, only candles closed at or before `now` are visible (for backtests). An interval
     without its own file is resampled from the 1h file when it is a whole number of hours up to
@@ -98,10 +101,12 @@ class FilesSource(MarketDataSource):
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._frames: dict[Path, tuple[Stamp, pd.DataFrame]] = {}
         self._newest: dict[Path, pd.Timestamp] = {}
+        self._scanned: set[str] = set()  # intervals whose files `_now` has read
 
     async def aclose(self) -> None:
         """Drop the cached frames (there are no connections)."""
-        for cache in (self._paths, self._versions, self._locks, self._frames, self._newest):
+        caches = (self._paths, self._versions, self._locks, self._frames, self._newest)
+        for cache in (*caches, self._scanned):
             cache.clear()
 
     async def refresh_assets(self) -> None:
@@ -116,7 +121,38 @@ class FilesSource(MarketDataSource):
         step = interval_seconds(interval)
         version = await self._version(symbol, interval)
         frame = version.derive(("candles", limit), lambda f: _tail(f, limit, step))
-        return frame.copy(deep=False)  # callers may set attrs or columns on their copy
+        out = frame.copy(deep=False)  # callers may set attrs or columns on their copy
+        age = (await self._now(interval, step) - _close(frame, step)).total_seconds()
+        if age > 0:  # behind the other files (or MARKET_DATA_FILES_NOW): its true data age
+            out.attrs = {**frame.attrs, "age_seconds": age, "stale": age > step}
+        return out
+
+    async def _now(self, interval: str, step: int) -> pd.Timestamp:
+        """The source's current time: MARKET_DATA_FILES_NOW, else the newest `interval` candle
+        close over all the symbols' files (each file is read once for this, then as usual)."""
+        if self.now is not None:
+            return pd.Timestamp(self.now)
+        if interval not in self._scanned:
+            self._scanned.add(interval)
+            for asset in self.assets.all():
+                if (asset.symbol, interval) not in self._versions:
+                    with contextlib.suppress(MarketDataError):
+                        await self._version(asset.symbol, interval)
+        closes = [
+            _close(v.frame, step)
+            for (_, i), v in list(self._versions.items())
+            if i == interval and v.frame is not None and not v.frame.empty
+        ]
+        return max(closes)
+
+    def serves(self, interval: str) -> bool:
+        """Whether some file holds `interval` candles, or hourly files it resamples into them."""
+        names = [interval] + [BASE_INTERVAL] * resamples_hourly(interval_seconds(interval))
+        return any(
+            any(self.directory.glob(f"*_{name}{suffix}"))
+            for name in names
+            for suffix in (".csv", ".parquet")
+        )
 
     async def quote(self, symbol: str) -> Quote:
         """Price = last close; change vs the close 24h earlier; volume = sum of 24h `amount`.
@@ -220,6 +256,11 @@ def file_stamp(path: Path) -> Stamp:
     and atomic replacements are both seen)."""
     st = os.stat(path)
     return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _close(frame: pd.DataFrame, step: int) -> pd.Timestamp:
+    """When the last candle of `frame` closed."""
+    return pd.Timestamp(frame["timestamp"].iat[-1]) + pd.Timedelta(seconds=step)
 
 
 def _tail(frame: pd.DataFrame, limit: int, step: int) -> pd.DataFrame:

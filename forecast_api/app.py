@@ -23,6 +23,7 @@ from forecast_api.alerts.alerting import Alerts
 from forecast_api.alerts.routes import router as alerts_router
 from forecast_api.backtests.jobs import Backtests, Enqueue
 from forecast_api.backtests.routes import router as backtests_router
+from forecast_api.forecasts.intervals import served_intervals
 from forecast_api.forecasts.market import MarketData
 from forecast_api.forecasts.predictions import PredictionService
 from forecast_api.http.errors import TOO_LARGE, error_json, install_error_handlers
@@ -36,7 +37,6 @@ from forecast_api.ops.fair_queue import FairRunnerClient
 from forecast_api.ops.health import HealthReporter
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
-from forecast_api.shared.redis_state import RedisState
 from forecast_api.shared.state import InProcessState, SharedState
 from forecast_api.streams.hub import StreamHub
 from forecast_api.streams.stream_route import router as stream_router
@@ -69,8 +69,13 @@ def load_calibration(path: Path | None) -> tuple[BandCalibration | None, str | N
 
 
 def shared_state(settings: ServiceSettings) -> SharedState:
-    """Redis at REDIS_URL, else this worker alone."""
-    return RedisState(settings.redis_url) if settings.redis_url else InProcessState()
+    """Redis at REDIS_URL, else this worker alone (the redis client, ~20 MiB of imports, is
+    loaded only when REDIS_URL is set)."""
+    if not settings.redis_url:
+        return InProcessState()
+    from forecast_api.shared.redis_state import RedisState
+
+    return RedisState(settings.redis_url)
 
 
 def build_services(
@@ -89,7 +94,8 @@ def build_services(
     runner = FairRunnerClient(runner, settings.runner_max_in_flight)
     fallback = FallbackForecaster()
     tracker = DataSourceTracker(source.name)
-    market = MarketData(source, tracker, max(settings.kronos_lookback, fallback.min_history))
+    lookback = max(settings.kronos_lookback, fallback.min_history)
+    market = MarketData(source, tracker, lookback, served_intervals(settings, source))
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
     link = None
     if settings.ledger_url:

@@ -49,8 +49,8 @@ class BackgroundCore:
             tokenizerId=str(self._spec.tokenizer),
         )
 
-    def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    def forecast(self, items: list[RunnerItem], scheduled: bool = False) -> list[RunnerResult]:
         """The core's results, or `not_loaded` for each item while loading."""
         if self._core is not None:
-            return self._core.forecast(items)
+            return self._core.forecast(items, scheduled)
         return [RunnerResult.failure("not_loaded", "model still loading") for _ in items]

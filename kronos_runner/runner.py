@@ -34,6 +34,7 @@ from kronos_runner.layout import checkpoint_pair
 from kronos_runner.memory import HeapTrimmer
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.priority import PriorityGate
 from kronos_runner.settings import Challenger
 from kronos_runner.tokenizer import KronosTokenizer
 from kronos_runner.wire import (
@@ -115,6 +116,7 @@ class RunnerCore:
         self._clock = clock
         self._slowdown_s = slowdown_s
         self._trimmer = HeapTrimmer()
+        self._gate = PriorityGate()  # interactive batches ahead of scheduled ones
 
     @classmethod
     def load(cls, spec: ModelSpec) -> RunnerCore:
@@ -147,8 +149,16 @@ class RunnerCore:
         """Whether the model is loaded, and why not."""
         return self._status
 
-    def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """One result per item, in order; never raises for a bad item."""
+    def forecast(self, items: list[RunnerItem], scheduled: bool = False) -> list[RunnerResult]:
+        """One result per item, in order; never raises for a bad item. A `scheduled` batch
+        yields to interactive ones before each model pass (`kronos_runner.priority`)."""
+        with self._gate.scheduled() if scheduled else self._gate.interactive():
+            results = self._forecast(items, scheduled)
+        self._trimmer.after_work()
+        return results
+
+    def _forecast(self, items: list[RunnerItem], scheduled: bool) -> list[RunnerResult]:
+        """`forecast`, one group of equal model and sampling parameters at a time."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         results: list[RunnerResult | None] = [None] * len(items)
         for index, item in enumerate(items):
@@ -161,11 +171,9 @@ class RunnerCore:
             live = [i for i in indices if not self._expired(items[i], results, i)]
             if live:
                 batch = [items[i] for i in live]
-                for index, result in zip(
-                    live, self._predict(self._pipeline(model), batch), strict=True
-                ):
+                done = self._predict(self._pipeline(model), batch, scheduled)
+                for index, result in zip(live, done, strict=True):
                     results[index] = result
-        self._trimmer.after_work()
         return [r for r in results if r is not None]
 
     def _pipeline(self, model: str | None) -> KronosPipeline | None:
@@ -193,9 +201,11 @@ class RunnerCore:
         """Whether the item's deadline has passed."""
         return item.deadline is not None and self._clock() >= item.deadline
 
-    def _before_pass(self, items: list[RunnerItem]) -> bool:
-        """Asked before each model pass: wait the test slowdown (if any), then whether every
-        item's deadline has passed."""
+    def _before_pass(self, items: list[RunnerItem], scheduled: bool) -> bool:
+        """Asked before each model pass: a scheduled batch first waits while interactive ones
+        run; wait the test slowdown (if any), then whether every item's deadline has passed."""
+        if scheduled:
+            self._gate.scheduled_pass()
         if self._slowdown_s:
             time.sleep(self._slowdown_s)
         return all(self._late(item) for item in items)
@@ -209,7 +219,9 @@ class RunnerCore:
             )
         return late
 
-    def _predict(self, pipeline: KronosPipeline, items: list[RunnerItem]) -> list[RunnerResult]:
+    def _predict(
+        self, pipeline: KronosPipeline, items: list[RunnerItem], scheduled: bool = False
+    ) -> list[RunnerResult]:
         """Forecast items sharing a model and sampling parameters in one call; isolate failures
         per item."""
         sampling: SamplingParams = items[0].sampling
@@ -222,14 +234,18 @@ class RunnerCore:
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 seed=[item.seed for item in items],
-                should_stop=lambda: self._before_pass(items),
+                should_stop=lambda: self._before_pass(items, scheduled),
             )
         except GenerationStopped as stop:
             reason = f"the API stopped waiting for every item of the batch ({stop})"
             return [RunnerResult.failure("expired", reason) for _ in items]
         except Exception as exc:
             if len(items) > 1:
-                return [result for item in items for result in self._predict(pipeline, [item])]
+                return [
+                    result
+                    for item in items
+                    for result in self._predict(pipeline, [item], scheduled)
+                ]
             kind = "invalid" if isinstance(exc, ValueError) else "failed"
             logger.warning("runner item failed (%s): %s", kind, exc)
             return [RunnerResult.failure(kind, f"{type(exc).__name__}: {exc}")]

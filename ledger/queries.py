@@ -333,8 +333,12 @@ _TIMES = {"origin", "issuedAt", "candleOpen", "closesAt"}
 
 
 def _row(fields: dict, values) -> dict[str, Any]:
-    """A result row as a dict, times as ISO strings."""
+    """A result row as a dict, times as ISO strings (the calibration's `fittedAt` too: the
+    record stores epoch seconds, every response says times as text)."""
     out = dict(zip(fields, values, strict=True))
+    calibration = out.get("calibration")
+    if isinstance(calibration, dict) and isinstance(calibration.get("fittedAt"), int):
+        out["calibration"] = calibration | {"fittedAt": _iso(calibration["fittedAt"])}
     return out | {k: _iso(out[k]) for k in _TIMES & out.keys()}
 
 

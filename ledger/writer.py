@@ -40,8 +40,14 @@ class WriterSettings:
 class LedgerWriter:
     """Buffered, asynchronous ledger writer with health state."""
 
-    def __init__(self, connect: Callable[[], Ledger], settings: WriterSettings = WriterSettings()):
+    def __init__(
+        self,
+        connect: Callable[[], Ledger],
+        settings: WriterSettings = WriterSettings(),
+        observe: Callable[[dict[str, float]], None] = lambda _: None,
+    ):
         self._connect = connect
+        self._observe = observe  # told `metrics()` whenever they change (Prometheus gauges)
         self._ledger: Ledger | None = None
         self.settings = settings
         self._buffer: deque[ForecastRecord] = deque()
@@ -59,6 +65,7 @@ class LedgerWriter:
                 self._buffer.popleft()
                 self.dropped += 1
             self._buffer.append(record)
+        self._observe(self.metrics())
         if len(self._buffer) >= self.settings.batch:
             with contextlib.suppress(RuntimeError):  # no loop in this thread: the timer flushes
                 asyncio.get_running_loop().call_soon(self._wake.set)
@@ -94,11 +101,13 @@ class LedgerWriter:
             self.consecutive_failures += 1
             self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
             log.warning("ledger write failed (%d buffered): %s", self.buffered, self.last_error)
+            self._observe(self.metrics())
             return False
         self._forget(batch)
         self.written += len(batch)
         self.consecutive_failures = 0
         self.last_flush_at = time.time()
+        self._observe(self.metrics())
         return True
 
     async def flush(self) -> bool:

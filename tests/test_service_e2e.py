@@ -180,7 +180,8 @@ def test_history_assets_health(server: str) -> None:
         httpx.get(f"{server}/api/history", params={"symbol": "ZZZ"}), 404, "unknown_symbol"
     )
     assets = httpx.get(f"{server}/api/assets").json()
-    assert set(assets) == {"assets", "count"} and assets["count"] == 8
+    assert set(assets) == {"assets", "count", "intervals"} and assets["count"] == 8
+    assert assets["intervals"] == ["1h", "4h", "1d"]  # the spec's fields plus those served
     assert all(
         set(a) == {"symbol", "name", "supported", "coingeckoId", "pair"} for a in assets["assets"]
     )

@@ -269,9 +269,17 @@
     return item;
   }
 
+  function showUntrained(untrained) {
+    $("untrained-banner").hidden = !untrained;
+  }
+
   function renderBadges(body) {
     const p = body.prediction;
     const items = [];
+    if (p.trainedWeights === false) {
+      items.push(badge("untrained", "Untrained weights: random initialisation, noise", "warn"));
+    }
+    showUntrained(p.trainedWeights === false || state.health?.model?.trainedWeights === false);
     if (p.model === "fallback") {
       items.push(
         badge(
@@ -776,7 +784,8 @@
     return list.map((f) => ({
       origin: pick(f, ["origin", "lastCandle", "issuedAt"]),
       steps: (pick(f, ["steps", "predictions"]) || []).map((s) => ({
-        t: Date.parse(pick(s, ["timestamp", "time", "closeTime"])),
+        // when the step's candle closes: /api/forecasts says `closesAt` (`candleOpen` its open)
+        t: Date.parse(pick(s, ["closesAt", "timestamp", "time", "closeTime"])),
         mean: pick(s, ["mean", "price"]),
         realised: pick(s, ["realised", "realized", "realisedClose", "realizedClose", "actual"]),
       })),
@@ -832,10 +841,16 @@
   function renderHealth(health) {
     state.health = health;
     const m = health.model || {};
+    showUntrained(m.trainedWeights === false || state.predict?.prediction?.trainedWeights === false);
     const d = health.dataSource || {};
     const ledger = health.ledger ? `ledger ${health.ledger.state || "present"}` : "no ledger";
+    const device = m.device ? ` on ${m.device}${m.dtype ? " " + m.dtype : ""}` : "";
+    const model =
+      m.state === "fallback"
+        ? `Model fallback (statistical forecaster; ${shortId(m.modelId)} not serving)`
+        : `Model ${m.state || "?"} (${shortId(m.modelId)})${device}`;
     $("service-line").textContent =
-      `Model ${m.state || "?"} (${shortId(m.modelId)}) on ${m.device || "?"}${m.dtype ? " " + m.dtype : ""} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
+      `${model} · data ${d.name || "?"}: ${d.state || "?"} · ${ledger}`;
     const pairs = [
       ["status", health.status, "status"],
       ...scalarPairs("model", m),
@@ -934,6 +949,9 @@
     state.caps = await capabilities();
     try {
       const assets = await getJson("api/assets");
+      // the intervals this service's market data can serve (older services: the schema's)
+      if (state.caps.intervalParam && Array.isArray(assets.intervals) && assets.intervals.length)
+        state.caps.intervals = assets.intervals;
       setupControls(assets.assets.filter((a) => a.supported !== false));
     } catch (error) {
       showForecastError(error);

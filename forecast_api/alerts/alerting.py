@@ -83,7 +83,7 @@ class Alerts:
         """(symbol, interval) of a valid rule; 4xx naming what is wrong."""
         s = self.settings
         symbol = self.market.source.assets.get(body.symbol).symbol  # 404 when unknown
-        interval = checked_interval(s, body.interval)
+        interval = checked_interval(self.market.intervals, body.interval, s.forecast_intervals)
         if interval not in s.ledger_schedule:
             raise InvalidRequestError(
                 f"interval: {interval} forecasts are not scheduled (LEDGER_SCHEDULE="

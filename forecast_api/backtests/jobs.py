@@ -76,7 +76,7 @@ class Backtests:
     def _checked(self, body: BacktestRequest) -> tuple[dict[str, Any], int]:
         """The job's parameters as stored, and its count of forecasts; 4xx naming the problem."""
         s = self.settings
-        interval = checked_interval(s, body.interval)
+        interval = checked_interval(self.market.intervals, body.interval, s.forecast_intervals)
         if body.forecaster not in FORECASTERS:
             raise InvalidRequestError(f"forecaster: use one of {', '.join(FORECASTERS)}")
         if not 1 <= body.horizon <= s.max_horizon(interval):

@@ -66,8 +66,10 @@ class Forecaster:
         *,
         fallback: FallbackForecaster | None = None,
         calibration: BandCalibration | None = None,
+        intervals: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
+        self.intervals = settings.forecast_intervals if intervals is None else list(intervals)
         self.runner = runner
         self.fallback = fallback or FallbackForecaster()
         self.calibration = calibration
@@ -83,7 +85,7 @@ class Forecaster:
     ) -> Params:
         """Defaults and limits for interval, horizon (steps of it) and samples (422 outside)."""
         s = self.settings
-        interval = checked_interval(s, interval)
+        interval = checked_interval(self.intervals, interval, s.forecast_intervals)
         limit = s.max_horizon(interval)
         horizon = s.interval_horizon(interval) if horizon is None else horizon
         samples = s.kronos_samples if samples is None else samples
@@ -105,11 +107,12 @@ class Forecaster:
 
     # ---- forecasting ------------------------------------------------------------------------
 
-    async def _run_model(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    async def _run_model(self, items: list[RunnerItem], scheduled: bool) -> list[RunnerResult]:
         """Runner results per item; a timeout or transport error becomes a per-item failure."""
         try:
             raw = await asyncio.wait_for(
-                self.runner.forecast(items), timeout=self.settings.kronos_timeout
+                self.runner.forecast(items, scheduled=scheduled),
+                timeout=self.settings.kronos_timeout,
             )
             results = [
                 r if isinstance(r, RunnerResult) else RunnerResult.model_validate(r) for r in raw
@@ -154,12 +157,14 @@ class Forecaster:
         *,
         seeds: Sequence[int | None] | None = None,
         invalid_is_error: bool = False,
+        scheduled: bool = False,
     ) -> list[Outcome | ServiceError]:
         """Forecast every series in one runner call: per series its outcome, or the error that
         series alone gets. The model sees the last KRONOS_LOOKBACK candles of each usable series;
         a series the gap rule left unusable goes to the fallback without a runner call. A series
         the runner calls invalid is a 422 when `invalid_is_error` (the caller sent it), else it
-        falls back like any model failure. `seeds` (per series) default to the request's."""
+        falls back like any model failure. `seeds` (per series) default to the request's.
+        `scheduled` forecasts (the ledger's) yield to interactive ones in the runner."""
         seeds = [params.seed] * len(series) if seeds is None else list(seeds)
         seen = [s.tail(self.settings.kronos_lookback) for s in series]
         usable = [i for i, s in enumerate(series) if s.unusable is None]
@@ -170,7 +175,8 @@ class Forecaster:
         ]
         results = [RunnerResult.failure("invalid", s.unusable or "") for s in series]
         if items:
-            for index, result in zip(usable, await self._run_model(items), strict=True):
+            done = await self._run_model(items, scheduled)
+            for index, result in zip(usable, done, strict=True):
                 results[index] = result
         return [
             self._outcome(s, view, replace(params, seed=seed), result, invalid_is_error)
@@ -188,7 +194,10 @@ class Forecaster:
             meta = ForecastMeta(
                 "kronos", s.kronos_model, s.kronos_tokenizer, params.samples, params.seed
             )
-            return result.forecast(), replace(meta, gaps_filled=seen.gaps_filled)
+            trained = result.trained_weights is not False  # None: a runner that cannot tell
+            return result.forecast(), replace(
+                meta, gaps_filled=seen.gaps_filled, trained_weights=trained
+            )
         try:
             [forecast] = self.fallback.forecast(
                 [series.candles], params.horizon, samples=params.samples, seed=params.seed

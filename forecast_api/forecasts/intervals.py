@@ -8,8 +8,11 @@ the market data lags (that moment has already passed) the lifetime is the config
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
+from data_sources import MarketDataSource
 from forecast_api.http.errors import InvalidRequestError
 from forecast_api.settings import ServiceSettings
 from forecasting.calibration import BandCalibration
@@ -18,12 +21,26 @@ from forecasting.candles import interval_seconds
 DEFAULT_INTERVAL = "1h"
 
 
-def checked_interval(settings: ServiceSettings, interval: str | None) -> str:
-    """`interval` (default 1h) if the API serves it; a 422 naming `interval` otherwise."""
+def served_intervals(settings: ServiceSettings, source: MarketDataSource) -> list[str]:
+    """The FORECAST_INTERVALS the market data can give candles of (1h always: the default)."""
+    offered = settings.forecast_intervals
+    return [i for i in offered if i == DEFAULT_INTERVAL or source.serves(i)]
+
+
+def checked_interval(
+    served: Sequence[str], interval: str | None, offered: Sequence[str] = ()
+) -> str:
+    """`interval` (default 1h) if the API serves it; a 422 naming `interval` otherwise (saying
+    the market data lacks its candles where it is one of `offered`, FORECAST_INTERVALS)."""
     interval = DEFAULT_INTERVAL if interval is None else interval
-    if interval not in settings.forecast_intervals:
-        served = ", ".join(settings.forecast_intervals)
-        raise InvalidRequestError(f"interval: unknown interval {interval!r}; use one of {served}")
+    if interval not in served:
+        use = f"use one of {', '.join(served)}"
+        if interval in offered:
+            raise InvalidRequestError(
+                f"interval: {interval} is not served: the market data has no {interval} candles "
+                f"(the files source needs <SYMBOL>_{interval}.csv in MARKET_DATA_DIR); {use}"
+            )
+        raise InvalidRequestError(f"interval: unknown interval {interval!r}; {use}")
     return interval
 
 

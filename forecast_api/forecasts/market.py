@@ -114,10 +114,17 @@ async def settle(
 class MarketData:
     """Reads a `MarketDataSource` for the API and tells the tracker how each call went."""
 
-    def __init__(self, source: MarketDataSource, tracker: DataSourceTracker, limit: int) -> None:
+    def __init__(
+        self,
+        source: MarketDataSource,
+        tracker: DataSourceTracker,
+        limit: int,
+        intervals: Sequence[str] = (INTERVAL,),
+    ) -> None:
         self.source = source
         self.tracker = tracker
         self.limit = limit
+        self.intervals = list(intervals)  # the candle intervals forecast (`served_intervals`)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """Await a data-source call, recording upstream failures (not unknown symbols)."""
@@ -191,15 +198,16 @@ class MarketData:
         return asset.symbol, await self._call(self.source.history(asset.symbol, days))
 
     async def assets(self) -> AssetsResponse:
-        """`GET /api/assets` in the specification's shape (the universe refreshed first)."""
+        """`GET /api/assets` in the specification's shape (the universe refreshed first), with
+        the intervals this source serves."""
         await self.refresh_assets()
         entries = [
             AssetEntry(
                 symbol=a.symbol, name=a.name, coingeckoId=a.coingecko_id, pair=a.binance_pair
             )
-            for a in self.source.assets
+            for a in self.source.assets.all()
         ]
-        return AssetsResponse(assets=entries, count=len(entries))
+        return AssetsResponse(assets=entries, count=len(entries), intervals=self.intervals)
 
     async def aclose(self) -> None:
         """Release the source's connections."""

@@ -86,7 +86,9 @@ class PredictionService:
         self.settings = settings
         self.clock = clock  # Unix seconds: when the next candle closes is wall-clock time
         self.market = market
-        self.forecaster = Forecaster(settings, runner, fallback=fallback, calibration=calibration)
+        self.forecaster = Forecaster(
+            settings, runner, fallback=fallback, calibration=calibration, intervals=market.intervals
+        )
         self.recorder = recorder
         self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
         self.challengers = challengers  # the challengers the runner has loaded, as last reported
@@ -223,7 +225,9 @@ class PredictionService:
         challengers' paths) where the blend weighs them."""
         series = [self._series(views[key]) for key in keys]
         seeds = [self._seed(key, views[key], params) for key in keys]
-        done = await self.forecaster.forecast_series(series, params, seeds=seeds)
+        done = await self.forecaster.forecast_series(
+            series, params, seeds=seeds, scheduled=kind == "scheduled"
+        )
         generated, issued = now_iso(), self.clock()
         values: list[tuple[CachedForecast | ServiceError, float]] = []
         for key, outcome in zip(keys, done, strict=True):

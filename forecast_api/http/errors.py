@@ -114,8 +114,23 @@ class RateLimitedError(ServiceError):
         super().__init__(message, {"Retry-After": str(max(1, math.ceil(retry_after_s)))})
 
 
+FILES_HINT = (
+    "no internet? serve candle files instead: MARKET_DATA_SOURCE=files "
+    "MARKET_DATA_DIR=/path/to/csv-dir (files named <SYMBOL>_1h.csv; see docs/market-data.md)"
+)
+
+
+def market_hint(exc: MarketDataError) -> str | None:
+    """How to get market data when a remote upstream failed (None for the files source and
+    for unknown symbols, whose messages already say what to change)."""
+    if isinstance(exc, UnknownSymbolError) or exc.upstream in (None, "files"):
+        return None
+    return FILES_HINT
+
+
 def from_market_error(exc: MarketDataError) -> ServiceError:
-    """Map a `data_sources` error to the service error a client sees."""
+    """Map a `data_sources` error to the service error a client sees (naming the upstream
+    that failed and, for a remote one, how to serve files instead)."""
     if isinstance(exc, UnknownSymbolError):
         return UnknownSymbol(str(exc))
     if isinstance(exc, UpstreamRateLimitedError):
@@ -123,7 +138,11 @@ def from_market_error(exc: MarketDataError) -> ServiceError:
         error = DataUnavailableError(f"market data upstream rate-limited us: {exc}", wait)
         error.code = "upstream_rate_limited"
         return error
-    return DataUnavailableError(f"market data unavailable: {exc}")
+    source = f" from {exc.upstream}" if exc.upstream else ""
+    hint = market_hint(exc)
+    return DataUnavailableError(
+        f"market data unavailable{source}: {exc}" + (f"; {hint}" if hint else "")
+    )
 
 
 def error_json(
@@ -135,11 +154,25 @@ def error_json(
     )
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+EMPTY_QUERY = "empty_query"  # request state: the query parameters sent without a value
+
+
+def _error_message(err: Mapping, empty: frozenset[str]) -> str:
+    """One validation error as the client reads it: a blank required parameter is called
+    empty (not missing), a body that is not JSON says so with the character where it breaks."""
+    loc = err.get("loc", ())
+    if err.get("type") == "json_invalid":
+        at = loc[1] if len(loc) > 1 else 0
+        why = err.get("ctx", {}).get("error", "malformed")
+        return f"the body is not valid JSON (character {at}): {why}"
+    where = ".".join(str(p) for p in loc if p not in ("query", "body"))
+    if err.get("type") == "missing" and loc[:1] == ("query",) and where in empty:
+        return f"{where}: empty; give a value ({where}=...)"
+    return f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "")
+
+
+def _validation_message(exc: RequestValidationError, empty: frozenset[str]) -> str:
+    parts = [_error_message(err, empty) for err in exc.errors()]
     return "; ".join(parts) or "invalid request"
 
 
@@ -147,8 +180,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Send every error from `app` in the `{"error", "message"}` shape."""
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_json(422, InvalidRequestError.code, _validation_message(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        empty = frozenset(request.scope.get("state", {}).get(EMPTY_QUERY, ()))
+        return error_json(422, InvalidRequestError.code, _validation_message(exc, empty))
 
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:

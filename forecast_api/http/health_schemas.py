@@ -20,6 +20,12 @@ class ModelHealth(BaseModel):
     calibrated: bool = False
     calibrationError: str | None = None
     runnerState: Literal["unknown", "unreachable", "loading", "loaded", "failed"] = "unknown"
+    hint: str | None = Field(None, description="how to fix a failed model load")
+    trainedWeights: bool | None = Field(
+        None,
+        description="false: the loaded checkpoint is marked untrained (random weights), its "
+        "forecasts are noise; null: not known (nothing loaded yet)",
+    )
     checkedAt: str | None = None  # when the API last checked the runner (in the background)
     ageSeconds: float | None = None  # how old that check is
 
@@ -31,6 +37,7 @@ class DataSourceHealth(BaseModel):
     state: Literal["ok", "degraded", "unknown"]
     lastError: str | None = None
     lastErrorAt: str | None = None
+    hint: str | None = Field(None, description="how to fix the last error, where known")
 
 
 class LedgerHealth(BaseModel):

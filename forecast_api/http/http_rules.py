@@ -3,10 +3,12 @@ JSON bodies only (415 otherwise)."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from forecast_api.http.errors import UnsupportedMediaTypeError
+from forecast_api.http.errors import EMPTY_QUERY, UnsupportedMediaTypeError
 
 
 class HeadAsGet:
@@ -43,9 +45,12 @@ class EmptyQueryIsAbsent:
         """Pass the request on without the empty parameters."""
         query = scope.get("query_string", b"") if scope["type"] == "http" else b""
         if query:
-            kept = b"&".join(part for part in query.split(b"&") if part.partition(b"=")[2])
+            parts = query.split(b"&")
+            kept = b"&".join(part for part in parts if part.partition(b"=")[2])
             if kept != query:
-                scope = {**scope, "query_string": kept}
+                empty = [unquote_plus(p.partition(b"=")[0].decode("latin-1")) for p in parts]
+                state = {**scope.get("state", {}), EMPTY_QUERY: empty}  # named in a 422
+                scope = {**scope, "query_string": kept, "state": state}
         await self.app(scope, receive, send)
 
 

@@ -49,6 +49,7 @@ class ForecastMeta:
     seed: int | None
     reason: str | None = None
     gaps_filled: int = 0
+    trained_weights: bool = True  # False: the runner's checkpoint is marked untrained
 
 
 def prediction_from(
@@ -98,6 +99,7 @@ def prediction_from(
         samples=summary.samples,
         seed=meta.seed,
         gapsFilled=meta.gaps_filled,
+        trainedWeights=meta.trained_weights,
     )
 
 

@@ -139,6 +139,11 @@ class Prediction(BaseModel):
     distributionCalibrated: DistributionCalibration | None = Field(
         None, description="per requested distribution field: calibrated or raw (null: none asked)"
     )
+    trainedWeights: bool = Field(
+        True,
+        description="false when the forecast came from a checkpoint marked untrained (random "
+        "weights, e.g. from `kronos-forecast init-checkpoint`): its numbers are noise",
+    )
     confidenceRaw: float | None = Field(
         None, ge=0, le=1, description="share of paths agreeing with `trend` (before calibration)"
     )
@@ -334,3 +339,7 @@ class AssetsResponse(BaseModel):
 
     assets: list[AssetEntry]
     count: int
+    intervals: list[str] = Field(
+        default_factory=list,
+        description="the candle intervals forecast with this market data (`interval=`)",
+    )

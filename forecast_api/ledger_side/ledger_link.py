@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from forecast_api.forecasts.recording import not_fitted
+from forecast_api.ledger_side.ledger_metrics import publish_worker
 from forecasting.blend import COMPONENTS, DEFAULT_BLEND, Blend, BlendSettings
 from forecasting.blend import not_fitted as blend_not_fitted
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
@@ -49,7 +50,7 @@ class LedgerLink:
         self.model_id = model_id
         self.recalibration = recalibration
         self.blend_settings = blend
-        self.writer = LedgerWriter(self.open, writer or WriterSettings())
+        self.writer = LedgerWriter(self.open, writer or WriterSettings(), observe=publish_worker)
         self._ledger: Ledger | None = None
         self._lock = threading.Lock()
         self._calibrations: dict[tuple[str, bool], Calibration] = {}

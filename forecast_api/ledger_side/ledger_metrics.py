@@ -49,10 +49,16 @@ def _gauge(name: str) -> Gauge:
     )
 
 
-def publish(worker: Mapping[str, float], track: Mapping[str, Mapping[str, dict]]) -> None:
-    """Set the worker gauges and, per interval and symbol, the track-record gauges."""
+def publish_worker(worker: Mapping[str, float]) -> None:
+    """Set the worker gauges (the writer calls it whenever its figures change, so `/metrics`
+    agrees with `/health` between upkeep rounds)."""
     for name, value in worker.items():
         _gauge(name).set(value)
+
+
+def publish(worker: Mapping[str, float], track: Mapping[str, Mapping[str, dict]]) -> None:
+    """Set the worker gauges and, per interval and symbol, the track-record gauges."""
+    publish_worker(worker)
     for interval, symbols in track.items():
         for symbol, values in symbols.items():
             for name, key in TRACK_KEYS.items():

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from forecast_api.forecasts.intervals import checked_interval
 from forecast_api.forecasts.market import MarketData
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError
 from ledger import leaderboard as board
 from ledger import queries
+from ledger.records import to_epoch
 from ledger.store import Ledger
+
+DEFAULT_DAYS = 30  # /api/forecasts without `from`: this many days before `to`
 
 
 class TrackRecord:
@@ -29,11 +33,11 @@ class TrackRecord:
         self,
         open_ledger: Callable[[], Ledger] | None,
         market: MarketData,
-        intervals: Sequence[str],
+        offered: Sequence[str],
     ) -> None:
         self.open_ledger = open_ledger
         self.market = market
-        self.intervals = tuple(intervals)
+        self.offered = tuple(offered)  # FORECAST_INTERVALS (those served: `market.intervals`)
 
     async def _query(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a ledger query in a worker thread; a database failure is a 503."""
@@ -56,11 +60,7 @@ class TrackRecord:
 
     async def now(self, interval: str) -> datetime:
         """The service's current time: the close of the newest candle of the first asset."""
-        if interval not in self.intervals:
-            known = ", ".join(self.intervals)
-            raise InvalidRequestError(
-                f"interval: unknown interval {interval!r}; use one of {known}"
-            )
+        checked_interval(self.market.intervals, interval, self.offered)
         return (await self.market.now(interval)).to_pydatetime()
 
     def _symbol(self, symbol: str) -> str:
@@ -92,8 +92,8 @@ class TrackRecord:
     ) -> dict[str, Any]:
         """Past forecasts of `symbol` with their realised values, newest first, paginated."""
         name = self.market.source.assets.get(symbol).symbol
-        end = end or await self.now(interval)
-        start = start or end - timedelta(days=30)
+        last = to_epoch(end or await self.now(interval))
+        first = last - DEFAULT_DAYS * 86400 if start is None else to_epoch(start)
         return await self._query(
-            queries.forecasts, name, interval, start, end, limit=limit, cursor=cursor
+            queries.forecasts, name, interval, first, last, limit=limit, cursor=cursor
         )

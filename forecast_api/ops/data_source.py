@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from data_sources import MarketDataError
+from forecast_api.http.errors import market_hint
 from forecast_api.http.health_schemas import DataSourceHealth
 from forecast_api.http.schemas import iso_utc
 from forecast_api.ops.runner_monitor import utc_now
@@ -18,6 +20,7 @@ class DataSourceTracker:
         self._clock = clock
         self._ok_at: datetime | None = None
         self._error: tuple[str, datetime] | None = None
+        self._hint: str | None = None
 
     def succeeded(self) -> None:
         """Record a successful upstream call."""
@@ -26,6 +29,7 @@ class DataSourceTracker:
     def failed(self, exc: Exception) -> None:
         """Record a failed upstream call."""
         self._error = (f"{type(exc).__name__}: {exc}", self._clock())
+        self._hint = market_hint(exc) if isinstance(exc, MarketDataError) else None
 
     def health(self) -> DataSourceHealth:
         """`ok` after a success, `degraded` while the latest outcome is a failure."""
@@ -39,4 +43,5 @@ class DataSourceTracker:
             state=state,
             lastError=error,
             lastErrorAt=None if error_at is None else iso_utc(error_at),
+            hint=self._hint if state == "degraded" else None,
         )

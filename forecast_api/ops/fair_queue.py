@@ -6,7 +6,8 @@ the one served longest ago, a new client first). A greedy client's queued backlo
 never sits ahead of another client's request: that one waits for a call in flight to finish,
 not for the backlog.
 The client of a call is the context's `current_client` (set per request by the access layer;
-background work such as scheduled rounds runs as `internal`).
+other background work runs as `internal`). Scheduled forecasts bypass the lanes: they go to the
+runner's scheduled lane, which pauses while interactive batches run (`kronos_runner.priority`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,14 @@ class FairRunnerClient:
         """Calls waiting for a slot."""
         return sum(1 for lane in self._lanes.values() for f in lane if not f.done())
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """Forecast through `inner` once this client's turn comes."""
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
+        """Forecast through `inner` once this client's turn comes. Scheduled forecasts (the
+        ledger's) take no slot: the runner's scheduled lane yields to every interactive batch,
+        so they never stand in front of a client's request."""
+        if scheduled:
+            return await self.inner.forecast(items, scheduled=True)
         client = current_client.get()
         await self._turn(client)
         try:

@@ -16,6 +16,17 @@ from forecast_api.ops.runner_monitor import RunnerMonitor, RunnerView
 from forecast_api.shared.state import SharedState
 
 
+def model_hint(model_id: str, tokenizer_id: str) -> str:
+    """How to serve a model when `model_id` (or its tokenizer) could not be loaded."""
+    return (
+        f"the runner could not load KRONOS_MODEL={model_id} / KRONOS_TOKENIZER={tokenizer_id} "
+        "(no internet to the Hugging Face hub, or a wrong path?); point both at local "
+        "checkpoint directories, e.g. KRONOS_MODEL=/path/to/model KRONOS_TOKENIZER=/path/to/"
+        "tokenizer, or write untrained ones with `kronos-forecast init-checkpoint`; until "
+        "then forecasts come from the statistical fallback"
+    )
+
+
 class LedgerStatus(Protocol):
     """The ledger's part of `/health` (the worker's `LedgerUpkeep`), injected by the app."""
 
@@ -62,6 +73,8 @@ class HealthReporter:
             calibrated=self.calibrated,
             calibrationError=self.calibration_error,
             runnerState=view.state,
+            trainedWeights=status.trainedWeights if loaded else None,
+            hint=model_hint(self.model_id, self.tokenizer_id) if view.state == "failed" else None,
             checkedAt=None if view.checked_at is None else iso_utc(view.checked_at),
             ageSeconds=view.age_s(),
         )

@@ -19,7 +19,9 @@ RETRY_STATUSES = {HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.BAD_GATEWAY}
 class RunnerClient(Protocol):
     """The runner's two calls, as the prediction service and the health check use them."""
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]: ...
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]: ...
 
     async def status(self) -> RunnerStatus: ...
 
@@ -56,8 +58,16 @@ class BentoRunnerClient:
         self._clock = clock
         self._stop = stop
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
-        """Forecast through the runner service."""
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
+        """Forecast through the runner service (`scheduled`: through its lane that yields to
+        interactive forecasts)."""
+        call = (
+            self._runner.to_async.forecast_scheduled
+            if scheduled
+            else self._runner.to_async.forecast
+        )
         deadline = self._clock() + self._timeout_s
         items = [item.model_copy(update={"deadline": deadline}) for item in items]
         # The attempt-loop form: BentoML's handle is not a coroutine function, so tenacity's
@@ -69,7 +79,7 @@ class BentoRunnerClient:
             reraise=True,
         ):
             with attempt:
-                results = await self._runner.to_async.forecast(items)
+                results = await call(items)
         return results
 
     async def status(self) -> RunnerStatus:

@@ -127,6 +127,24 @@ def test_track_record_appears_with_ledger(browser: Any, dash_server: str) -> Non
     assert coverage == pytest.approx([s["coverage80"] for s in accuracy.json()["steps"]])
 
 
+def test_past_forecasts_chart_has_points_dated_in_the_ledgers_range(
+    browser: Any, dash_server: str
+) -> None:
+    page = httpx.get(f"{dash_server}/api/forecasts", params={"symbol": "BTC"}).json()
+    steps = [s for item in page["items"] for s in item["steps"]]
+    assert steps, "the replayed ledger holds BTC forecasts"
+    first = min(pd.Timestamp(s["candleOpen"]) for s in steps).value // 1_000_000
+    last = max(pd.Timestamp(s["closesAt"]) for s in steps).value // 1_000_000
+    open_dashboard(browser, dash_server, "BTC")
+    wait_for(browser, "window.dashboardState.track.state === 'shown'")
+    chart = traces(browser, "forecasts-chart")
+    for name in ("past mean forecasts", "realised close"):
+        xs = chart[name]["x"]
+        assert xs and all(first <= x <= last for x in xs), (name, xs[:3], first, last)
+    mean = chart["past mean forecasts"]
+    assert all(isinstance(y, float) and y > 0 for y in mean["y"])
+
+
 def test_docs_render_offline(browser: Any, dash_server: str) -> None:
     console_errors(browser), requested_urls(browser)
     browser.get(f"{dash_server}/docs")
@@ -179,3 +197,5 @@ def test_fallback_forecast_is_labelled(browser: Any, broken_server: str) -> None
     }
     wait_for(browser, "window.dashboardState.health")
     assert "fallback" in browser.find_element("id", "service").text
+    header = browser.find_element("id", "service-line").text
+    assert header.startswith("Model fallback") and "?" not in header  # no device: none shown

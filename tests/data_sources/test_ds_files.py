@@ -137,3 +137,33 @@ async def test_errors(tmp_path: Path) -> None:
         await source.candles("ETH", limit=0)
     with pytest.raises(ValueError):
         await source.history("ETH", 0)
+
+
+def write_hourly(path: Path, last: str, count: int = 48) -> None:
+    """`count` hourly candles ending with the one opened at `last`."""
+    stamps = pd.date_range(end=pd.Timestamp(last), periods=count, freq="h")
+    prices = [100.0 + i for i in range(count)]
+    frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "volume": 1.0})
+    frame = frame.assign(open=prices, high=prices, low=prices, close=prices)
+    frame.to_csv(path, index=False)
+
+
+async def test_a_file_that_ends_early_is_served_stale_with_its_age(tmp_path: Path) -> None:
+    write_hourly(tmp_path / "BTC_1h.csv", "2026-04-15T23:00:00Z")
+    write_hourly(tmp_path / "ETH_1h.csv", "2026-04-15T22:00:00Z")  # one candle late: tolerated
+    write_hourly(tmp_path / "DOGE_1h.csv", "2026-01-06T11:00:00Z")  # three months behind
+    source = FilesSource(tmp_path, AssetRegistry(DEFAULT_ASSETS))
+    doge = await source.candles("DOGE", limit=10)  # asked first: the other files set "now"
+    behind = pd.Timestamp("2026-04-16T00:00:00Z") - pd.Timestamp("2026-01-06T12:00:00Z")
+    assert doge.attrs["stale"] is True and doge.attrs["age_seconds"] == behind.total_seconds()
+    eth = await source.candles("ETH", limit=10)
+    assert (eth.attrs["stale"], eth.attrs["age_seconds"]) == (False, 3600.0)
+    btc = await source.candles("BTC", limit=10)
+    assert (btc.attrs["stale"], btc.attrs["age_seconds"]) == (False, 0.0)
+    daily = await source.candles("DOGE", "1d", limit=2)  # per interval, whole days behind
+    assert daily.attrs["stale"] is True and daily.attrs["age_seconds"] % 86400 == 0
+
+    at = datetime(2026, 1, 6, 12, 30, tzinfo=timezone.utc)  # MARKET_DATA_FILES_NOW
+    pinned = FilesSource(tmp_path, AssetRegistry(DEFAULT_ASSETS), now=at)
+    doge = await pinned.candles("DOGE", limit=10)
+    assert (doge.attrs["stale"], doge.attrs["age_seconds"]) == (False, 1800.0)

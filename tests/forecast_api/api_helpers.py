@@ -36,9 +36,11 @@ class LocalRunnerClient:
     def __init__(self, core: RunnerCore) -> None:
         self.core = core
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
         """Run the batch in a worker thread."""
-        return await asyncio.to_thread(self.core.forecast, items)
+        return await asyncio.to_thread(self.core.forecast, items, scheduled)
 
     async def status(self) -> RunnerStatus:
         """The core's model state."""

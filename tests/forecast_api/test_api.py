@@ -168,7 +168,9 @@ class SlowRunner:
     def __init__(self, delay: float) -> None:
         self.delay = delay
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
         await asyncio.sleep(self.delay)
         return []
 

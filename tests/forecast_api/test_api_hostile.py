@@ -160,7 +160,9 @@ def test_forecasts_do_not_depend_on_the_price_unit(client: TestClient, ohlcv_dir
 class NegativeRunner:
     """A runner whose model answers with negative prices."""
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
         return [
             RunnerResult(
                 ok=True,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pandas as pd
 import pytest
 from ledger_helpers import HOUR, T0, record
 from sqlalchemy import select
 
+from forecasting.recalibration import fit_calibration
 from ledger.models import ForecastRow, StepRow
 from ledger.queries import accuracy, decode_cursor, ece, forecasts, gauges
 from ledger.scorer import score_due
@@ -158,3 +161,10 @@ def test_accuracy_is_cached_until_a_step_is_scored(ledger: Ledger) -> None:
     after = accuracy(ledger, "ALL", "1h", 60, now)
     assert after["scored"] == again["scored"] + 1
     assert after["steps"][0]["n"] == again["steps"][0]["n"] + 1
+
+
+def test_forecasts_give_the_calibration_time_as_iso_text(ledger: Ledger) -> None:
+    fitted = datetime(2025, 10, 9, 12, tzinfo=timezone.utc)
+    ledger.insert([record(calibration=fit_calibration({}, 6, fitted_at=fitted))])
+    [item] = forecasts(ledger, "BTC", "1h", T0 - DAY, T0 + DAY)["items"]
+    assert item["calibration"]["fittedAt"] == "2025-10-09T12:00:00Z"  # as /api/predict says it

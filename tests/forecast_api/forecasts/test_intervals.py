@@ -65,10 +65,30 @@ def test_cache_is_per_interval(client: TestClient) -> None:
     assert client.get("/api/predict", params={**ask, "interval": "4h"}).json()["cached"] is True
 
 
-def test_15m_without_a_file_is_a_503_naming_it(client: TestClient) -> None:
-    response = client.get("/api/predict", params={"symbol": "BTC", "interval": "15m"})
-    assert_error(response, 503, "market_data_unavailable")
-    assert "BTC_15m" in response.json()["message"]
+def test_15m_without_any_file_is_not_offered_and_refused_naming_it(client: TestClient) -> None:
+    assert client.get("/api/assets").json()["intervals"] == ["1h", "4h", "1d"]
+    for route, symbol in (("/api/predict", "BTC"), ("/api/accuracy", "ETH")):
+        response = client.get(route, params={"symbol": symbol, "interval": "15m"})
+        assert_error(response, 422, "invalid_parameters")
+        message = response.json()["message"]
+        assert message.startswith("interval: 15m is not served") and "BTC" not in message
+
+
+def test_15m_is_offered_once_a_file_has_it(
+    make_settings, core: RunnerCore, ohlcv_dir: Path, tmp_path: Path
+) -> None:
+    for name in ("BTC_1h.csv", "ETH_1h.csv"):
+        (tmp_path / name).symlink_to(ohlcv_dir / name)
+    (tmp_path / "ETH_15m.csv").symlink_to(ohlcv_dir / "ETH_1h.csv")  # any candles will do
+    settings = make_settings()
+    settings.market.market_data_dir = tmp_path
+    with client_for(settings, LocalRunnerClient(core)) as client:
+        assert client.get("/api/assets").json()["intervals"] == ["15m", "1h", "4h", "1d"]
+        eth = client.get("/api/predict", params={"symbol": "ETH", "interval": "15m", "seed": 1})
+        assert eth.status_code == 200 and eth.json()["interval"] == "15m"
+        btc = client.get("/api/predict", params={"symbol": "BTC", "interval": "15m"})
+        assert_error(btc, 503, "market_data_unavailable")  # this symbol's file is missing
+        assert "BTC_15m" in btc.json()["message"]
 
 
 def test_distribution_fields(client: TestClient) -> None:

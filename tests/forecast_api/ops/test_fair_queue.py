@@ -51,3 +51,21 @@ async def test_cancelled_waiters_free_their_place() -> None:
     await asyncio.gather(first, call(fair, "c"), return_exceptions=True)
     assert runner.order == ["a", "c"]
     assert fair.queued == 0
+
+
+async def test_scheduled_forecasts_take_no_slot() -> None:
+    lanes: list[tuple[str, bool]] = []
+
+    class Lanes(SlowRunner):
+        async def forecast(self, items: list, *, scheduled: bool = False) -> list:
+            lanes.append((items[0], scheduled))
+            await asyncio.sleep(0.5 if scheduled else 0.0)  # a long scheduled round
+            return await super().forecast(items)
+
+    fair = FairRunnerClient(Lanes(delay=0.01), max_in_flight=1)
+    rounds = [asyncio.create_task(fair.forecast([f"s{i}"], scheduled=True)) for i in range(3)]
+    await asyncio.sleep(0.01)  # three scheduled calls in flight in the runner's own lane
+    await call(fair, "user")  # not queued behind them
+    assert lanes[3] == ("user", False) and all(s for _, s in lanes[:3])
+    assert not any(r.done() for r in rounds)  # the user was answered first
+    await asyncio.gather(*rounds)

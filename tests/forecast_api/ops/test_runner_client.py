@@ -95,3 +95,21 @@ async def test_items_carry_the_deadline() -> None:
 )
 def test_what_is_transient(exc: BaseException, transient: bool) -> None:
     assert is_transient(exc) is transient
+
+
+async def test_scheduled_forecasts_go_through_the_runners_scheduled_lane() -> None:
+    lanes: list[str] = []
+
+    class Lanes(FlakyRunner):
+        def forecast(self, items):
+            lanes.append("interactive")
+            return super().forecast(items)
+
+        def forecast_scheduled(self, items):
+            lanes.append("scheduled")
+            return super().forecast(items)
+
+    client = BentoRunnerClient(Lanes(drops=1), timeout_s=5, retry_wait_s=0)
+    await client.forecast([item()], scheduled=True)  # retried in its lane too
+    await client.forecast([item()])
+    assert lanes == ["scheduled", "scheduled", "interactive"]

@@ -19,7 +19,7 @@ class ScriptedRunner:
         self.script = list(script)
         self.calls = self.cancelled = 0
 
-    async def forecast(self, items):  # pragma: no cover - not used
+    async def forecast(self, items, *, scheduled=False):  # pragma: no cover - not used
         return []
 
     async def status(self) -> RunnerStatus:
