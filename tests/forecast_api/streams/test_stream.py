@@ -19,7 +19,7 @@ from forecast_api.app import create_app
 from forecast_api.http.routes import Services, provide
 from forecast_api.streams.hub import decode, encode
 from ledger.events import Position
-from tests.forecast_api.ledger_side.test_ledger_live import (
+from tests.forecast_api.ledger_side.live_helpers import (
     START,
     SYMBOLS,
     advance,
