@@ -145,7 +145,7 @@ class Forecaster:
             for i in usable
         ]
         paths: list[np.ndarray | None] = [None] * len(series)
-        for i, r in zip(usable, await self._run_model(items) if items else [], strict=True):
+        for i, r in zip(usable, await self._run_model(items, True) if items else [], strict=True):
             if r.ok and forecast_problem(r.forecast()) is None:
                 paths[i] = r.forecast().closes
         return paths
