@@ -18,7 +18,7 @@ from data_sources import MarketDataSource, build_source
 from forecast_api.access.gate import KeyGate
 from forecast_api.access.keys import KeyRing
 from forecast_api.access.quota import Quotas
-from forecast_api.agents.mcp_server import mcp_mount
+from forecast_api.agents.mount import mcp_mount
 from forecast_api.alerts.alerting import Alerts
 from forecast_api.alerts.routes import router as alerts_router
 from forecast_api.backtests.jobs import Backtests, Enqueue

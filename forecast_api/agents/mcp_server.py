@@ -3,36 +3,30 @@
 Each tool is a function of `forecast_api.agents.tools` called with the services bound to the
 app and the `/mcp` HTTP request (from the SDK's request context: its API key headers identify
 the caller, charged like the routes charge it), so a tool answers exactly what its HTTP route
-answers. Stateless: any worker or replica
-answers any request (no session is kept). Request checks (such as an API key dependency taking
-a starlette `Request`) run on every `/mcp` request before the MCP transport sees it.
+answers. Stateless: any worker or replica answers any request (no session is kept).
+`forecast_api.agents.mount` imports this module on the first `/mcp` request.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from data_sources.errors import MarketDataError
 from forecast_api.agents import tools
-from forecast_api.http.errors import ServiceError, error_json, from_market_error
+from forecast_api.http.errors import ServiceError, from_market_error
 from forecast_api.http.routes import Services
 
-MCP_PATH = "/mcp"
 CONTEXT = "mcp_context"  # the SDK's request context, hidden from the tools' input schemas
-RequestCheck = Callable[[Request], Awaitable[None]]
 
 READS = (  # what each number means, for the agent choosing and reading a tool
     " Provenance on every forecast: `prediction.model` is `kronos` (the foundation model) or "
@@ -121,53 +115,17 @@ def build_server(services: Callable[[], Services]) -> MCPServer:
     return server
 
 
-class Checked:
-    """ASGI app: `checks` on the request (JSON errors as the routes send them), then `app`."""
-
-    def __init__(self, app: ASGIApp, checks: Sequence[RequestCheck]) -> None:
-        self.app, self.checks = app, list(checks)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the first failed check, or pass on."""
-        request = Request(scope, receive)
-        try:
-            for check in self.checks:
-                await check(request)
-        except ServiceError as exc:
-            await error_json(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
-            return
-        except HTTPException as exc:
-            response = error_json(exc.status_code, "http_error", str(exc.detail), exc.headers)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-@dataclass(frozen=True)
-class McpMount:
-    """The `/mcp` route and the lifespan that runs the MCP session manager with the app."""
-
-    route: Route
-    lifespan: Callable[[Any], Any]
-
-
-def mcp_mount(services: Callable[[], Services], checks: Sequence[RequestCheck] = ()) -> McpMount:
-    """The MCP server over `services` as a route for the API app, and its lifespan."""
+def build_transport(services: Callable[[], Services], path: str) -> tuple[Any, ASGIApp]:
+    """The MCP server over `services`: its session manager (to run while serving) and the ASGI
+    app of its streamable HTTP transport at `path`."""
     server = build_server(services)
     # the API answers on any host name (behind proxies, replicas): no DNS-rebinding host list
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     inner = server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
+        streamable_http_path=path,
         stateless_http=True,
         json_response=True,
         transport_security=security,
     )
     [transport] = [r for r in inner.routes if isinstance(r, Route)]
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        async with server.session_manager.run():
-            yield
-
-    route = Route(MCP_PATH, Checked(transport.app, checks), methods=["GET", "POST", "DELETE"])
-    return McpMount(route, lifespan)
+    return server.session_manager, transport.app

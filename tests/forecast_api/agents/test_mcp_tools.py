@@ -16,7 +16,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.requests import Request
 
-from forecast_api.agents.mcp_server import DESCRIPTIONS, mcp_mount
+from forecast_api.agents.mcp_server import DESCRIPTIONS
+from forecast_api.agents.mount import mcp_mount
 from forecast_api.app import build_services, create_app
 from forecast_api.http.errors import ServiceError
 from forecast_api.http.routes import Services, provide
