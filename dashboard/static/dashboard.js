@@ -21,8 +21,9 @@
   const TRACK_DAYS = 30;
   const query = new URLSearchParams(location.search);
   const POLL_S = Math.max(1, Number(query.get("poll")) || 60);
-  // While /api/stream is open, forecasts and scores arrive as events; polling stays as a slow
-  // safety net (and the fallback at POLL_S when the stream fails: ?stream=off turns it off).
+  // While /api/stream is open, forecasts and scores arrive as events; between candle closes
+  // polling is a slow safety net (POLL_S when the stream fails or the next candle is overdue;
+  // ?stream=off turns the stream off, as does a service whose schema has no /api/stream).
   const STREAM_POLL_S = Math.max(POLL_S, 900);
 
   const state = {
@@ -113,7 +114,13 @@
   }
 
   async function capabilities() {
-    const caps = { intervalParam: false, intervals: ["1h"], accuracy: true, forecasts: true };
+    const caps = {
+      intervalParam: false,
+      intervals: ["1h"],
+      accuracy: true,
+      forecasts: true,
+      stream: true,
+    };
     const spec = await getJson("openapi.json").catch(() => null);
     if (!spec || !spec.paths) return caps;
     const params = spec.paths["/api/predict"]?.get?.parameters || [];
@@ -125,6 +132,7 @@
     caps.accuracy = "/api/accuracy" in spec.paths;
     caps.forecasts = "/api/forecasts" in spec.paths;
     caps.leaderboard = "/api/leaderboard" in spec.paths;
+    caps.stream = "/api/stream" in spec.paths; // older services: poll only, no 404 to log
     return caps;
   }
 
@@ -875,7 +883,7 @@
     if (source) source.close();
     source = null;
     state.stream = "off";
-    if (!window.EventSource || query.get("stream") === "off") return;
+    if (!window.EventSource || !state.caps.stream || query.get("stream") === "off") return;
     const q = new URLSearchParams({ symbols: state.symbol, intervals: state.interval });
     const events = new EventSource(`api/stream?${q}`);
     source = events;
@@ -903,10 +911,12 @@
     clearTimeout(timer);
     let wait = (state.stream === "open" ? STREAM_POLL_S : POLL_S) * 1000;
     const body = state.predict;
-    if (body && state.stream !== "open") {
+    if (body) {
+      // the next candle is due at its close: poll then; once it is overdue (market data behind,
+      // upstream down) the stream has nothing to say, so poll every POLL_S until it shows
       const nextClose = Date.parse(body.lastCandle) + 2 * intervalMs(body.interval || "1h") + 5000;
       const until = nextClose - Date.now();
-      if (until > 0) wait = Math.min(wait, until);
+      wait = until > 0 ? Math.min(wait, until) : POLL_S * 1000;
     }
     state.nextPollAt = new Date(Date.now() + wait).toISOString();
     timer = setTimeout(() => poll(false), wait);
