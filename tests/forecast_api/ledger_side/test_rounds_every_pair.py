@@ -27,9 +27,11 @@ class CountingRunner(LocalRunnerClient):
         super().__init__(core)
         self.calls: list[int] = []
 
-    async def forecast(self, items: list[RunnerItem]) -> list[RunnerResult]:
+    async def forecast(
+        self, items: list[RunnerItem], *, scheduled: bool = False
+    ) -> list[RunnerResult]:
         self.calls.append(len(items))
-        return await super().forecast(items)
+        return await super().forecast(items, scheduled=scheduled)
 
 
 def test_a_round_over_400_symbols_is_chunked_and_scored(make_settings, core, tmp_path) -> None:
