@@ -226,7 +226,9 @@ class Backtests:
                 RunnerItem.from_frame(f, horizon, sampling, seed)
                 for f, seed in zip(series, seeds, strict=True)
             ]
-            call = asyncio.run_coroutine_threadsafe(self.runner.forecast(items), loop)
+            # bulk work: the runner's scheduled lane, which yields to every client's request
+            work = self.runner.forecast(items, scheduled=True)
+            call = asyncio.run_coroutine_threadsafe(work, loop)
             results = [RunnerResult.model_validate(r) for r in call.result()]
             failed = [r.error for r in results if not r.ok]
             if failed:
