@@ -160,6 +160,8 @@ class PredictionCache(Generic[V]):
             while pending:
                 last = time.monotonic() >= deadline
                 mine = pending if last else await self.shared.claim(pending, self.lease_s)
+                done.update(await self._published(mine))
+                mine = [k for k in mine if k not in done]
                 if mine:
                     done.update(await self._compute(mine, compute))
                 rest = [k for k in pending if k not in done]
@@ -174,6 +176,15 @@ class PredictionCache(Generic[V]):
             for key in keys:
                 if self._inflight.get(key) is asyncio.current_task():
                     del self._inflight[key]
+
+    async def _published(self, claimed: list[PredictionKey]) -> dict[PredictionKey, Any]:
+        """Claimed keys whose value another worker published after our first look (it finished
+        and freed the lock between our `fetch` and `claim`): take those, free their locks."""
+        published = await self.shared.fetch(claimed) if claimed else {}
+        for key, (value, ttl) in published.items():
+            self.put(key, value, ttl)
+        await self.shared.release(list(published))
+        return {key: (value, "shared") for key, (value, _) in published.items()}
 
     async def _compute(
         self, keys: list[PredictionKey], compute: Compute[V]

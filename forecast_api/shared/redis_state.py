@@ -43,7 +43,7 @@ class RedisState:
         self,
         url: str,
         *,
-        timeout_s: float = 0.25,
+        timeout_s: float = 1.0,
         poll_s: float = 0.05,
         max_backoff_s: float = 5.0,
         clock: Callable[[], float] = time.time,

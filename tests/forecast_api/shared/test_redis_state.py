@@ -62,6 +62,24 @@ async def test_one_computation_across_workers(server: RedisServer) -> None:
         await s.aclose()
 
 
+async def test_a_value_published_between_look_and_claim_is_not_recomputed(
+    server: RedisServer,
+) -> None:
+    """Worker B looks (nothing yet), then A computes, publishes and frees the lock before B
+    claims it: B takes A's value instead of computing again."""
+    a = PredictionCache[str](shared=RedisState(server.url), lease_s=5)
+    b = PredictionCache[str](shared=RedisState(server.url), lease_s=5)
+    compute_a, compute_b = Compute(delay=0), Compute(delay=0)
+
+    async def a_finishes_meanwhile(keys: list[PredictionKey]) -> None:
+        assert await a.get_or_compute_many(keys, compute_a) == [("value1", "miss")]
+
+    got = await b.get_or_compute_many([key()], compute_b, admit=a_finishes_meanwhile)
+    assert got == [("value1", "shared")]
+    assert (compute_a.calls, compute_b.calls) == (1, 0)
+    assert await RedisState(server.url).claim([key()], lease_s=1) == [key()]  # B freed it
+
+
 async def test_a_crashed_owner_lock_expires(server: RedisServer) -> None:
     state = RedisState(server.url)
     assert await state.claim([key()], lease_s=0.3) == [key()]  # an owner that never finishes
