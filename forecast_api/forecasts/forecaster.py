@@ -206,7 +206,7 @@ class Forecaster:
             why = str(exc) if series.unusable is None else f"{series.unusable} ({exc})"
             return DataUnavailableError(f"the candles cannot be forecast: {why}")
         meta = ForecastMeta("fallback", "fallback", None, params.samples, params.seed, result.error)
-        return forecast, replace(meta, gaps_filled=series.gaps_filled)
+        return forecast, replace(meta, gaps_filled=series.gaps_filled, trained_weights=None)
 
     def _outcome(
         self,

@@ -49,7 +49,7 @@ class ForecastMeta:
     seed: int | None
     reason: str | None = None
     gaps_filled: int = 0
-    trained_weights: bool = True  # False: the runner's checkpoint is marked untrained
+    trained_weights: bool | None = True  # False: checkpoint marked untrained; None: no weights
 
 
 def prediction_from(

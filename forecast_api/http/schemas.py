@@ -139,10 +139,11 @@ class Prediction(BaseModel):
     distributionCalibrated: DistributionCalibration | None = Field(
         None, description="per requested distribution field: calibrated or raw (null: none asked)"
     )
-    trainedWeights: bool = Field(
+    trainedWeights: bool | None = Field(
         True,
         description="false when the forecast came from a checkpoint marked untrained (random "
-        "weights, e.g. from `kronos-forecast init-checkpoint`): its numbers are noise",
+        "weights, e.g. from `kronos-forecast init-checkpoint`): its numbers are noise; null when "
+        "no model weights produced it (the statistical fallback)",
     )
     confidenceRaw: float | None = Field(
         None, ge=0, le=1, description="share of paths agreeing with `trend` (before calibration)"

@@ -1,5 +1,6 @@
 """`prediction.trainedWeights` and `/health`'s `model.trainedWeights`: false for a checkpoint
-marked untrained (init-checkpoint), true for an unmarked one (the tiny reference checkpoint)."""
+marked untrained (init-checkpoint), true for an unmarked one (the tiny reference checkpoint),
+null for a forecast no model weights produced (the fallback)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kronos_runner.runner import ModelSpec, RunnerCore
 from tests.forecast_api.api_helpers import LocalRunnerClient, client_for
 
 
-def labels(client) -> tuple[bool, bool, bool]:
+def labels(client) -> tuple[bool | None, bool | None, bool | None]:
     """(predict's, batch's, /health's) trainedWeights."""
     one = client.get("/api/predict", params={"symbol": "BTC", "horizon": 2, "seed": 1}).json()
     many = client.post("/api/predict/batch", json={"symbols": ["ETH"], "horizon": 2}).json()
@@ -32,3 +33,13 @@ def test_an_init_checkpoint_is_labelled_untrained(make_settings, tmp_path: Path)
     settings = make_settings(kronos_model=str(model), kronos_tokenizer=str(tokenizer))
     with client_for(settings, LocalRunnerClient(core)) as client:
         assert labels(client) == (False, False, False)
+
+
+def test_a_fallback_forecast_does_not_claim_trained_weights(make_settings, tmp_path: Path) -> None:
+    settings = make_settings(kronos_model=str(tmp_path / "nothing"))
+    core = RunnerCore.load(ModelSpec(settings.kronos_model, settings.kronos_tokenizer))
+    with client_for(settings, LocalRunnerClient(core)) as client:
+        one = client.get("/api/predict", params={"symbol": "BTC", "horizon": 2}).json()
+        assert one["prediction"]["model"] == "fallback"
+        assert "trainedWeights" in one["prediction"]
+        assert labels(client) == (None, None, None)
