@@ -11,26 +11,32 @@ response path never waits on it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
+
+import numpy as np
 
 from forecast_api.forecasts.recording import not_fitted
 from forecast_api.ledger_side.ledger_metrics import publish_worker
-from forecasting.blend import COMPONENTS, DEFAULT_BLEND, Blend, BlendSettings
+from forecasting.blend import COMPONENTS, DEFAULT_BLEND, Blend, BlendSettings, fit_blend
 from forecasting.blend import not_fitted as blend_not_fitted
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
-from ledger.blending import fit_ledger_blend, fit_served
+from ledger.blending import blend_rows
 from ledger.keys import KeyInfo, KeyStore
-from ledger.records import ForecastRecord
+from ledger.records import ForecastRecord, from_epoch
 from ledger.store import Ledger
 from ledger.writer import LedgerWriter, WriterSettings
 
 NOT_READ = "not fitted yet: the ledger has not been read"
 
 
-def _blended_steps(blend: Blend) -> int:
-    """How many steps a blend covers."""
-    return len(blend.step_weights)
+def _fittable_steps(
+    rows: Mapping[int, tuple[np.ndarray, np.ndarray]], settings: BlendSettings
+) -> int:
+    """How many steps `fit_blend` would blend from `rows`: those with `min_scored` rows in the
+    window."""
+    return sum(min(len(y), settings.window) >= settings.min_scored for y, _ in rows.values())
 
 
 class LedgerLink:
@@ -86,29 +92,36 @@ class LedgerLink:
     def refit(
         self, interval: str, now: int, horizon: int, challengers: Sequence[str] = ()
     ) -> Calibration:
-        """Fit `interval`'s blend (its components: the model, the baselines and the loaded
-        `challengers`) and calibrations on steps scored and closed by `now`, and serve them.
-        A challenger joins the blend once the blend with it covers as many steps as without."""
-        ledger, settings = self.open(), self.blend_settings
-        if settings is not None:
-            settings = replace(settings, components=(*COMPONENTS, *sorted(challengers)))
-        blend, fitted = fit_served(
-            ledger, interval, now, horizon, self.recalibration, settings, model_id=self.model_id
+        """Fit `interval`'s blend (see `_fit_blend`) and calibrations on steps scored and closed
+        by `now`, and serve them."""
+        ledger = self.open()
+        blend = self._fit_blend(ledger, interval, now, horizon, challengers)
+        calibrate = partial(
+            ledger.calibration, interval, now, horizon, self.recalibration, model_id=self.model_id
         )
-        if blend is not None and challengers:
-            alone = fit_ledger_blend(
-                ledger, interval, now, horizon, self.blend_settings, self.model_id
-            )
-            blend = blend if _blended_steps(blend) >= _blended_steps(alone) else alone
-        raw = fitted
+        raw = calibrate()
+        fitted = raw if blend is None else calibrate(blended=True)
         if blend is not None:
             self._blends[interval] = blend
-            raw = ledger.calibration(
-                interval, now, horizon, self.recalibration, model_id=self.model_id
-            )
         self._calibrations[(interval, blend is not None)] = fitted
         self._calibrations[(interval, False)] = raw
         return fitted
+
+    def _fit_blend(
+        self, ledger: Ledger, interval: str, now: int, horizon: int, challengers: Sequence[str]
+    ) -> Blend | None:
+        """The blend (None: off), fitted once: over the model, the baselines and the loaded
+        `challengers` when the blend with them covers as many steps as without, else without."""
+        settings = self.blend_settings
+        if settings is None:
+            return None
+        rows = blend_rows(ledger, interval, now, horizon, settings, self.model_id)
+        if challengers:
+            joined = replace(settings, components=(*COMPONENTS, *sorted(challengers)))
+            joined_rows = blend_rows(ledger, interval, now, horizon, joined, self.model_id)
+            if _fittable_steps(joined_rows, joined) >= _fittable_steps(rows, settings):
+                settings, rows = joined, joined_rows
+        return fit_blend(rows, horizon, settings, from_epoch(now))
 
     def api_key(self, key: str) -> KeyInfo | None:
         """The live API key `key` is (None: unknown or revoked); call from a worker thread."""
