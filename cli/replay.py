@@ -22,7 +22,7 @@ import pandas as pd
 from cli.envvars import CONTEXT, MODEL, SAMPLER, env_help
 from cli.errors import require_candle_dir
 from cli.model import load_pipeline
-from forecast_api.backtests.frames import candle_frames
+from data_sources.candle_files import candle_frames
 from forecast_api.settings import ServiceSettings
 from forecasting.blend import DEFAULT_BLEND, blend_switch
 from ledger.replay import replay

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecast_api.backtests.frames import candle_frames
+from data_sources.candle_files import candle_frames
 from forecast_api.backtests.schemas import BacktestRequest
 from forecast_api.forecasts.intervals import checked_interval
 from forecast_api.forecasts.market import MarketData

@@ -1,4 +1,5 @@
-"""`load_candle_dir` for the training and backtest tools: own files, else resampled 1h files."""
+"""`load_candle_dir` for the training and backtest tools: own files, else resampled 1h files;
+`candle_frames` for the replays: one frame per symbol, indexed by open time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_sources.candle_files import candle_frames
 from data_sources.files import load_candle_dir
 
 
@@ -43,3 +45,14 @@ def test_an_own_file_wins_and_15m_is_not_made_up(tmp_path: Path) -> None:
     assert len(load_candle_dir(tmp_path, "1d")["BTC"]) == len(own)
     with pytest.raises(ValueError, match="no 15m candle files"):
         load_candle_dir(tmp_path, "15m")
+
+
+def test_candle_frames_per_symbol_indexed_by_open_time(tmp_path: Path) -> None:
+    btc = hourly(tmp_path / "BTC_1h.csv", 5)
+    hourly(tmp_path / "eth_1h.csv", 3)
+    hourly(tmp_path / "SOL_1h.csv", 2)
+    frames = candle_frames(tmp_path, "1h", " btc, eth ")
+    assert sorted(frames) == ["BTC", "ETH"]
+    assert frames["BTC"].attrs["symbol"] == "BTC" and frames["BTC"].index.name == "timestamp"
+    assert list(frames["BTC"].index) == list(btc["timestamp"])
+    assert sorted(candle_frames(tmp_path, "1h", None)) == ["BTC", "ETH", "SOL"]

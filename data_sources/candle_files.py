@@ -1,4 +1,4 @@
-"""Candles of the files source for replays: one frame per symbol, indexed by open time."""
+"""Candle files of a directory for the offline tools (replays, backtests): one frame per symbol."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_sources.files import load_candle_dir
+from .files import load_candle_dir
 
 
 def candle_frames(
