@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data_sources.files import read_candle_file as read_candles
+from data_sources.candle_files import read_candle_file as read_candles
 from kronos_runner.model import Kronos
 from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.pipeline import KronosPipeline

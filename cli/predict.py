@@ -18,7 +18,7 @@ from cli.envvars import CONTEXT, MARKET, MODEL, SAMPLER, env_help
 from cli.errors import DATA_FIX, KnownFailure, one_line
 from cli.model import load_pipeline
 from data_sources import MarketDataError, UnknownSymbolError, build_source
-from data_sources.files import read_candle_file
+from data_sources.candle_files import read_candle_file
 from forecast_api.settings import ServiceSettings
 from forecasting.gaps import infer_step, regularise
 from forecasting.summary import BAND_LEVELS, summarize

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import copy
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,22 +15,26 @@ from typing import Any, TypeVar
 import pandas as pd
 from cachetools import LRUCache
 
-from forecasting.candles import derived_amount, interval_seconds
-from forecasting.forecast import PRICES
+from forecasting.candles import interval_seconds
 
 from .assets import AssetRegistry, exchange_universe
 from .base import MarketDataSource, check_days, check_limit
+from .candle_files import (
+    BASE_INTERVAL,  # quotes and history are derived from the hourly file
+    NAME,
+    file_symbols,
+    read_candle_file,
+    resample_candles,
+    resamples_hourly,
+)
 from .derived import HourlyPoints, history_from_points, quote_from_points
 from .errors import (
     DataRegressionError,
-    MalformedDataError,
     MarketDataError,
     UpstreamUnavailableError,
 )
-from .models import History, Quote, validate_candles, with_gap_attrs
+from .models import History, Quote, with_gap_attrs
 
-NAME = "files"
-BASE_INTERVAL = "1h"  # quotes and history are derived from the hourly file
 DERIVED_PER_VERSION = 128  # derived figures kept per file version (history days, limits...)
 T = TypeVar("T")
 Stamp = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino): a file's version
@@ -268,82 +272,3 @@ def _tail(frame: pd.DataFrame, limit: int, step: int) -> pd.DataFrame:
     out = frame.tail(limit).reset_index(drop=True)
     out.attrs.update(source=NAME, stale=False, age_seconds=0.0)
     return with_gap_attrs(out, step)
-
-
-def read_candle_file(path: Path) -> pd.DataFrame:
-    """One validated candle file (csv or parquet; timestamps as text or Unix ms); a missing
-    `amount` follows the candle convention (`forecasting.candles.derived_amount`)."""
-    try:
-        raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise MalformedDataError(f"files: cannot read {path}: {exc}", upstream=NAME) from exc
-    if "amount" not in raw.columns and {"volume", *PRICES} <= set(raw.columns):
-        prices = [pd.to_numeric(raw[c], errors="coerce") for c in PRICES]
-        raw["amount"] = derived_amount(pd.to_numeric(raw["volume"], errors="coerce"), *prices)
-    if "timestamp" in raw.columns and pd.api.types.is_numeric_dtype(raw["timestamp"]):
-        raw["timestamp"] = pd.to_datetime(raw["timestamp"], unit="ms", utc=True)
-    return validate_candles(raw, source=f"files:{path.name}")
-
-
-def load_candle_dir(
-    directory: str | Path, interval: str = "1h", symbols: Iterable[str] | None = None
-) -> dict[str, pd.DataFrame]:
-    """All `<SYMBOL>_<interval>` files of a directory, keyed by upper-case symbol (for the
-    training and backtest tools); without any such file, an interval the files source resamples
-    (whole hours up to 1d) is resampled from the `1h` files, complete periods only."""
-    directory = Path(directory)
-    step = interval_seconds(interval)
-    if not any(directory.glob(f"*_{interval}.*")) and resamples_hourly(step):
-        hourly = _load_exact(directory, BASE_INTERVAL, symbols)
-        return {symbol: resample_candles(frame, step) for symbol, frame in hourly.items()}
-    return _load_exact(directory, interval, symbols)
-
-
-def resamples_hourly(step_s: int) -> bool:
-    """Whether an interval of `step_s` seconds without its own file is made from the 1h file."""
-    return step_s % 3600 == 0 and 3600 < step_s <= 86400
-
-
-def _candle_files(directory: Path, interval: str) -> Iterator[tuple[str, Path]]:
-    """(upper-case symbol, path) of each `<SYMBOL>_<interval>` csv or parquet file, by name."""
-    for path in sorted(directory.glob(f"*_{interval}.*")):
-        if path.suffix in (".csv", ".parquet"):
-            yield path.name[: -len(f"_{interval}{path.suffix}")].upper(), path
-
-
-def file_symbols(directory: Path, interval: str) -> list[str]:
-    """The symbols with an `interval` candle file in `directory` (each once, by name)."""
-    return list(dict.fromkeys(symbol for symbol, _ in _candle_files(directory, interval)))
-
-
-def _load_exact(
-    directory: Path, interval: str, symbols: Iterable[str] | None
-) -> dict[str, pd.DataFrame]:
-    wanted = {s.upper() for s in symbols} if symbols else None
-    frames = {}
-    for symbol, path in _candle_files(directory, interval):
-        if wanted is None or symbol in wanted:
-            frames[symbol] = read_candle_file(path)
-    if not frames:
-        raise ValueError(f"no {interval} candle files for {symbols or 'any symbol'} in {directory}")
-    if wanted and (absent := wanted - frames.keys()):
-        raise ValueError(f"no {interval} candle files for {sorted(absent)} in {directory}")
-    return frames
-
-
-def resample_candles(frame: pd.DataFrame, step_s: int, base_s: int = 3600) -> pd.DataFrame:
-    """Aggregate `base_s` candles into `step_s` periods (aligned to the epoch); complete ones
-    only."""
-    period = frame["timestamp"].dt.floor(f"{step_s}s")
-    grouped = frame.groupby(period)
-    out = grouped.agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-        amount=("amount", "sum"),
-        rows=("open", "size"),
-    )
-    out = out[out["rows"] == step_s // base_s].drop(columns="rows")
-    return out.rename_axis("timestamp").reset_index()

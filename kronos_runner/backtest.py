@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from data_sources.files import load_candle_dir
+from data_sources.candle_files import load_candle_dir
 from forecasting.baselines import Drift, FallbackForecaster, Forecaster, NaiveLastPrice
 from forecasting.calibration import BandCalibration
 from forecasting.candles import candle_timestamps, future_index

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data_sources.files import load_candle_dir
+from data_sources.candle_files import load_candle_dir
 from kronos_runner.layout import CONFIG_NAME, TOKENIZER_DIR
 from kronos_runner.model import Kronos
 from kronos_runner.pipeline import resolve_device

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_sources.files import read_candle_file
+from data_sources.candle_files import read_candle_file
 
 
 def test_predict_from_the_files_source_table(env, run_cli) -> None:

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_sources.candle_files import candle_frames
-from data_sources.files import load_candle_dir
+from data_sources.candle_files import candle_frames, load_candle_dir
 
 
 def hourly(path: Path, hours: int, start: str = "2025-01-01T00:00:00Z") -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from data_sources.files import read_candle_file
+from data_sources.candle_files import read_candle_file
 from forecasting.calibration import BandCalibration
 from kronos_runner.backtest import main as backtest_main
 from kronos_runner.pipeline import KronosPipeline
