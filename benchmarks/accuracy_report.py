@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ledger.queries import accuracy
+from ledger.accuracy import accuracy
 from ledger.store import Ledger
 
 COLUMNS = ["coverage80", "coverage90", "coverage80Raw", "coverage90Raw", "crps", "crpsNaive"]

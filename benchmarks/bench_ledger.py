@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from ledger.accuracy import accuracy
+from ledger.gauges import gauges
 from ledger.models import SCORED, StepRow
-from ledger.queries import accuracy, forecasts, gauges
+from ledger.past_forecasts import forecasts
 from ledger.records import RecordMeta, build_record, to_epoch
 from ledger.scorer import score_due
 from ledger.store import Ledger

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.recalibration import RecalibrationSettings
-from ledger.queries import accuracy
+from ledger.accuracy import accuracy
 from ledger.records import RecordMeta
 from ledger.replay import replay
 from ledger.store import Ledger

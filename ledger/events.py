@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, func, or_, select
 
 from ledger.models import SCORED, ForecastRow, StepRow
-from ledger.queries import _FORECAST_FIELDS, _STEP_FIELDS, _row
+from ledger.past_forecasts import FORECAST_FIELDS, STEP_FIELDS, as_fields
 from ledger.store import Ledger
 
 SCHEDULED = "scheduled"
@@ -63,8 +63,8 @@ def _scored(intervals: list[str]) -> list:
 
 def _heads(conn, ids: list[int]) -> dict[int, dict[str, Any]]:
     """Forecast fields by id."""
-    rows = conn.execute(select(*_FORECAST_FIELDS.values()).where(ForecastRow.id.in_(ids)))
-    return {int(r.id): _row(_FORECAST_FIELDS, r) for r in rows}
+    rows = conn.execute(select(*FORECAST_FIELDS.values()).where(ForecastRow.id.in_(ids)))
+    return {int(r.id): as_fields(FORECAST_FIELDS, r) for r in rows}
 
 
 def forecasts_after(
@@ -84,12 +84,12 @@ def forecasts_after(
         ids = [int(i) for i in conn.execute(stmt).scalars()]
         heads = _heads(conn, ids)
         steps = conn.execute(
-            select(StepRow.forecast_id, *_STEP_FIELDS.values())
+            select(StepRow.forecast_id, *STEP_FIELDS.values())
             .where(StepRow.forecast_id.in_(ids))
             .order_by(StepRow.forecast_id, StepRow.step)
         )
         for fid, *values in steps:
-            heads[int(fid)].setdefault("steps", []).append(_row(_STEP_FIELDS, values))
+            heads[int(fid)].setdefault("steps", []).append(as_fields(STEP_FIELDS, values))
     return [heads[i] for i in ids]
 
 
@@ -124,11 +124,11 @@ def scores_after(
         heads = _heads(conn, ids)
         steps: dict[tuple[int, int], list] = {key: [] for key in keys}
         stmt = (
-            select(StepRow.forecast_id, StepRow.scored_at, *_STEP_FIELDS.values())
+            select(StepRow.forecast_id, StepRow.scored_at, *STEP_FIELDS.values())
             .where(StepRow.status == SCORED, StepRow.forecast_id.in_(ids))
             .order_by(StepRow.forecast_id, StepRow.step)
         )
         for fid, at, *values in conn.execute(stmt):
             if (int(fid), int(at)) in steps:  # the steps scored in that round
-                steps[(int(fid), int(at))].append(_row(_STEP_FIELDS, values))
+                steps[(int(fid), int(at))].append(as_fields(STEP_FIELDS, values))
     return [heads[f] | {"scoredAtEpoch": t, "steps": steps[(f, t)]} for f, t in keys]

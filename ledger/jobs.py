@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ledger import queries
+from ledger.accuracy import accuracy
 from ledger.models import BacktestJobRow
 from ledger.records import to_epoch
 from ledger.store import Ledger
@@ -177,4 +177,4 @@ def leaderboard(accuracy: dict[str, Any], forecaster: str) -> list[dict[str, Any
 def window_accuracy(ledger: Ledger, interval: str, start: datetime, end: datetime) -> dict:
     """`/api/accuracy`'s body (all symbols) over the forecasts with origins in [start, end]."""
     days = (to_epoch(end) - to_epoch(start)) / 86400
-    return queries.accuracy(ledger, "ALL", interval, days, end)
+    return accuracy(ledger, "ALL", interval, days, end)

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from forecasting.blend import MODEL
+from ledger.accuracy import skill_ratio, track_filter
 from ledger.blending import CHALLENGER
 from ledger.models import SCORED, ForecastRow, StepRow
-from ledger.queries import _iso, _ratio, _track_filter
+from ledger.past_forecasts import iso_time
 from ledger.records import to_epoch
 from ledger.store import Ledger
 
@@ -62,7 +63,7 @@ def leaderboard(
     """Every forecaster of the window, ranked by CRPS (see the module doc)."""
     end = to_epoch(now)
     start = end - int(days * 86400)
-    where = _track_filter(symbol, interval, start, end)
+    where = track_filter(symbol, interval, start, end)
     selected = [agg for _, cols in TRACK.values() for agg in _aggregates(cols)]
     track = select(*selected).join(ForecastRow, ForecastRow.id == StepRow.forecast_id)
     challengers = (
@@ -92,13 +93,13 @@ def leaderboard(
     rows.sort(key=lambda r: r["crps"])
     for rank, r in enumerate(rows, start=1):
         r["rank"] = rank
-        r["crpsSkillBestBaseline"] = None if best is None else _ratio(r["crps"], best["crps"])
+        r["crpsSkillBestBaseline"] = None if best is None else skill_ratio(r["crps"], best["crps"])
     return {
         "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
         "interval": interval,
         "days": days,
-        "from": _iso(start),
-        "to": _iso(end),
+        "from": iso_time(start),
+        "to": iso_time(end),
         "bestBaseline": None if best is None else best["name"],
         "forecasters": rows,
     }

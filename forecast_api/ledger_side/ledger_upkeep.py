@@ -44,7 +44,7 @@ from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecast_api.ledger_side.ledger_metrics import publish
 from forecast_api.ops.runner_monitor import RunnerMonitor
 from forecast_api.settings import ServiceSettings
-from ledger import queries
+from ledger.gauges import gauges
 from ledger.records import to_epoch
 from ledger.retention import prune
 from ledger.scheduler import Scheduler
@@ -234,7 +234,7 @@ class LedgerUpkeep:
         """Track-record gauges per interval and symbol over the last GAUGE_DAYS days."""
         ledger = self.link.open()
         return {
-            interval: queries.gauges(ledger, interval, GAUGE_DAYS, int(self.now[interval]))
+            interval: gauges(ledger, interval, GAUGE_DAYS, int(self.now[interval]))
             for interval in self.intervals
             if interval in self.now
         }

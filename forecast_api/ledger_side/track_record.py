@@ -19,7 +19,8 @@ from forecast_api.forecasts.intervals import checked_interval
 from forecast_api.forecasts.market import MarketData
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError
 from ledger import leaderboard as board
-from ledger import queries
+from ledger.accuracy import accuracy
+from ledger.past_forecasts import forecasts
 from ledger.records import to_epoch
 from ledger.store import Ledger
 
@@ -73,7 +74,7 @@ class TrackRecord:
         """The track record of scheduled (and replayed) forecasts of the last `days` days."""
         name = self._symbol(symbol)
         now = await self.now(interval)
-        return await self._query(queries.accuracy, name, interval, days, now)
+        return await self._query(accuracy, name, interval, days, now)
 
     async def leaderboard(self, symbol: str, interval: str, days: int) -> dict[str, Any]:
         """Every forecaster of the last `days` days ranked by CRPS (`ledger.leaderboard`)."""
@@ -94,6 +95,4 @@ class TrackRecord:
         name = self.market.source.assets.get(symbol).symbol
         last = to_epoch(end or await self.now(interval))
         first = last - DEFAULT_DAYS * 86400 if start is None else to_epoch(start)
-        return await self._query(
-            queries.forecasts, name, interval, first, last, limit=limit, cursor=cursor
-        )
+        return await self._query(forecasts, name, interval, first, last, limit=limit, cursor=cursor)

@@ -11,8 +11,10 @@ from ledger_helpers import HOUR, T0, record
 from sqlalchemy import select
 
 from forecasting.recalibration import fit_calibration
+from ledger.accuracy import accuracy, ece
+from ledger.gauges import gauges
 from ledger.models import ForecastRow, StepRow
-from ledger.queries import accuracy, decode_cursor, ece, forecasts, gauges
+from ledger.past_forecasts import decode_cursor, forecasts
 from ledger.scorer import score_due
 from ledger.store import Ledger
 

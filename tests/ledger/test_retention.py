@@ -6,8 +6,8 @@ from __future__ import annotations
 from ledger_helpers import HOUR, T0, record
 from sqlalchemy import func, select
 
+from ledger.accuracy import accuracy
 from ledger.models import PENDING, ClaimRow, ForecastRow, QuantileRow, StepRow
-from ledger.queries import accuracy
 from ledger.retention import prune
 from ledger.scorer import score_due
 from ledger.store import Ledger
