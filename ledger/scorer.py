@@ -20,7 +20,8 @@ from sqlalchemy import bindparam, select, update
 from forecasting import scoring as sc
 from ledger.models import PENDING, SCORED, UNSCORABLE, ForecastRow, QuantileRow, StepRow
 from ledger.records import from_epoch, to_epoch
-from ledger.store import Ledger, unpack
+from ledger.rows import unpack
+from ledger.store import Ledger
 
 Closes = Callable[[str, str, list[datetime]], Mapping[datetime, float]]
 """closes(symbol, interval, candle open times) -> {open time: close} for the candles it has."""

@@ -15,8 +15,9 @@ from forecasting.recalibration import RecalibrationSettings
 from ledger.blending import fit_ledger_blend, fit_served
 from ledger.models import ForecastRow, QuantileRow, StepRow
 from ledger.records import build_record
+from ledger.rows import unpack
 from ledger.scorer import score_due
-from ledger.store import Ledger, unpack
+from ledger.store import Ledger
 
 BLEND = BlendSettings(window=60, min_scored=20, prior=10.0)
 RECAL = RecalibrationSettings(window=60, min_scored=20)

@@ -108,16 +108,16 @@ def test_a_0002_database_gets_the_blend_columns_and_its_old_rows_still_score(
 
 def _insert_as_0002(ledger: Ledger, rec) -> None:
     """Insert a record through the columns a 0002 database has."""
-    from ledger.store import _forecast_values, _quantile_values, _step_values
+    from ledger.rows import forecast_values, quantile_values, step_values
 
     new = {"blend", "blend_version", "mean_raw"}
     with ledger.engine.begin() as conn:
-        values = {k: v for k, v in _forecast_values(rec).items() if k not in new}
+        values = {k: v for k, v in forecast_values(rec).items() if k not in new}
         fid = conn.execute(insert(ForecastRow.__table__).values(values).returning(ForecastRow.id))
         fid = fid.scalar_one()
-        steps = [{k: v for k, v in _step_values(fid, s).items() if k not in new} for s in rec.steps]
+        steps = [{k: v for k, v in step_values(fid, s).items() if k not in new} for s in rec.steps]
         conn.execute(insert(StepRow.__table__), steps)
         grids = [
-            {k: v for k, v in _quantile_values(fid, s).items() if k not in new} for s in rec.steps
+            {k: v for k, v in quantile_values(fid, s).items() if k not in new} for s in rec.steps
         ]
         conn.execute(insert(QuantileRow.__table__), grids)

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from forecasting.recalibration import RecalibrationSettings
 from ledger.models import ForecastRow, StepRow
+from ledger.rows import pack, unpack
 from ledger.scorer import score_due
-from ledger.store import Ledger, pack, unpack
+from ledger.store import Ledger
 
 
 def _count(ledger: Ledger, table) -> int:
