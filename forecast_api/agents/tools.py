@@ -15,14 +15,9 @@ from starlette.requests import Request
 from forecast_api.agents.models import AboveAnswer, Leaderboard, PastForecasts, TrackRecord
 from forecast_api.forecasts.distribution import DistributionRequest
 from forecast_api.forecasts.predictions import Charge
+from forecast_api.http.market_schemas import AssetsResponse, HistoryData, HistoryResponse
 from forecast_api.http.routes import Services, caller
-from forecast_api.http.schemas import (
-    AssetsResponse,
-    HistoryData,
-    HistoryResponse,
-    PredictResponse,
-    now_iso,
-)
+from forecast_api.http.schemas import PredictResponse, now_iso
 
 SymbolIn = Annotated[str, Field(min_length=1, max_length=20, description="e.g. BTC (any case)")]
 IntervalIn = Annotated[str, Field(description="candle interval: 15m, 1h, 4h or 1d")]

@@ -15,14 +15,9 @@ import pandas as pd
 from forecast_api.forecasts.intervals import calibration_for, checked_interval
 from forecast_api.forecasts.series import Series
 from forecast_api.http.errors import DataUnavailableError, InvalidRequestError, ServiceError
+from forecast_api.http.forecast_schemas import ForecastRequest, ForecastResponse
 from forecast_api.http.responses import ForecastMeta, prediction_from
-from forecast_api.http.schemas import (
-    ForecastRequest,
-    ForecastResponse,
-    Prediction,
-    iso_utc,
-    now_iso,
-)
+from forecast_api.http.schemas import Prediction, iso_utc, now_iso
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
 from forecasting.baselines import FallbackForecaster

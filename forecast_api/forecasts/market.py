@@ -21,8 +21,8 @@ from data_sources import (
     UnknownSymbolError,
 )
 from forecast_api.http.errors import DataUnavailableError
+from forecast_api.http.market_schemas import AssetEntry, AssetsResponse
 from forecast_api.http.responses import Snapshot
-from forecast_api.http.schemas import AssetEntry, AssetsResponse
 from forecast_api.ops.data_source import DataSourceTracker
 from forecasting.candles import interval_seconds
 

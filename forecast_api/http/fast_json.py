@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from data_sources import History
-from forecast_api.http.schemas import HistoryData, HistoryResponse, PredictResponse, now_iso
+from forecast_api.http.market_schemas import HistoryData, HistoryResponse
+from forecast_api.http.schemas import PredictResponse, now_iso
 
 RENDERED_OBJECTS = 256  # objects whose JSON is kept (cached forecasts, histories)
 

@@ -29,18 +29,16 @@ from forecast_api.http.errors import (
     InvalidRequestError,
     ServiceError,
 )
+from forecast_api.http.forecast_schemas import ForecastRequest, ForecastResponse
 from forecast_api.http.health_schemas import HealthResponse
 from forecast_api.http.http_rules import json_body
+from forecast_api.http.market_schemas import AssetsResponse, HistoryResponse
 from forecast_api.http.schemas import (
     MAX_SEED,
     SYMBOL_MAX_LENGTH,
-    AssetsResponse,
     BatchEntry,
     BatchPredictRequest,
     BatchPredictResponse,
-    ForecastRequest,
-    ForecastResponse,
-    HistoryResponse,
     PredictResponse,
     digits_only,
     not_blank,

@@ -1,21 +1,20 @@
-"""Request and response models.
+"""Request and response models shared by the routes, and those of `/api/predict` and its batch.
 
 The response models keep every field of the original specification's API (`../shared/seed/`:
-same names and types) and only add fields.
+same names and types) and only add fields. `POST /api/forecast`'s are in `forecast_schemas`,
+history's and assets' in `market_schemas`, the distribution's, the blend's and `/health`'s in
+their own modules.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from datetime import datetime
 from typing import Annotated, Literal
 
-import numpy as np
 import pandas as pd
-from pandas.errors import OutOfBoundsDatetime
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from forecast_api.http.blend_schemas import BlendInfo, Weights
 from forecast_api.http.distribution_schemas import (
@@ -224,123 +223,3 @@ class BatchPredictResponse(BaseModel):
     results: list[BatchEntry]
     count: int
     timestamp: str
-
-
-class Candle(BaseModel):
-    """One caller-supplied candle for `POST /api/forecast`."""
-
-    timestamp: datetime
-    open: float = Field(gt=0)
-    high: float = Field(gt=0)
-    low: float = Field(gt=0)
-    close: float = Field(gt=0)
-    volume: float | None = Field(None, ge=0)
-    amount: float | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> Candle:
-        """Finite values, and high/low enclosing open/close."""
-        values = [self.open, self.high, self.low, self.close, self.volume or 0, self.amount or 0]
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError("candle values must be finite")
-        if self.high < max(self.open, self.close) or self.low > min(self.open, self.close):
-            raise ValueError("high/low must enclose open and close")
-        return self
-
-
-def candle_stamps(candles: list[Candle]) -> pd.DatetimeIndex:
-    """The candles' timestamps in UTC nanoseconds (no zone given: UTC); ValueError when a
-    timestamp lies outside the years 1677-2262 that nanosecond time stamps can hold."""
-    try:
-        return pd.DatetimeIndex([pd.Timestamp(c.timestamp) for c in candles], tz="UTC").as_unit(
-            "ns"
-        )
-    except (OutOfBoundsDatetime, OverflowError) as exc:
-        raise ValueError(
-            f"candle timestamps must lie between {pd.Timestamp.min} and {pd.Timestamp.max}"
-        ) from exc
-
-
-class ForecastRequest(BaseModel):
-    """`POST /api/forecast`: the caller's own candles, oldest first, regularly spaced."""
-
-    candles: list[Candle] = Field(min_length=2)
-    horizon: int | None = Field(None, ge=1)
-    samples: int | None = Field(None, ge=1)
-    seed: Seed = None
-
-    @field_validator("candles")
-    @classmethod
-    def _ordered(cls, candles: list[Candle]) -> list[Candle]:
-        """Strictly increasing timestamps with one regular spacing, within pandas' range."""
-        steps = np.diff(candle_stamps(candles).asi8)
-        if (steps <= 0).any():
-            raise ValueError("candle timestamps must be strictly increasing")
-        if (steps != steps[0]).any():
-            raise ValueError("candles must be regularly spaced")
-        return candles
-
-    def frame(self) -> pd.DataFrame:
-        """The candles as a DataFrame in the `data_sources` candle layout."""
-        rows = [c.model_dump() for c in self.candles]
-        df = pd.DataFrame(rows)
-        df["timestamp"] = candle_stamps(self.candles)
-        for column in ("volume", "amount"):
-            if df[column].isna().any():
-                df = df.drop(columns=column)
-        return df
-
-
-class ForecastResponse(BaseModel):
-    """`POST /api/forecast`: the path summary for the caller's candles."""
-
-    prediction: Prediction
-    lastClose: float
-    lastCandle: str
-    intervalSeconds: float
-    timestamp: str
-    generatedAt: str
-
-
-# ---- history, assets, health ----------------------------------------------------------------
-
-
-class HistoryData(BaseModel):
-    """The specification's `data` object: `[[ms, value], ...]` series."""
-
-    prices: list[tuple[int, float]]
-    volumes: list[tuple[int, float]]
-    marketCaps: list[tuple[int, float]]
-
-
-class HistoryResponse(BaseModel):
-    """`GET /api/history`."""
-
-    symbol: str
-    days: int
-    data: HistoryData
-    timestamp: str
-    dataSource: str
-    stale: bool = False
-
-
-class AssetEntry(BaseModel):
-    """One supported asset (`name` is the CoinGecko id, as in the specification; for a pair of
-    the exchange's universe with no known CoinGecko id, its lower-case symbol)."""
-
-    symbol: str
-    name: str
-    supported: bool = True
-    coingeckoId: str | None = None  # None: quote and history derived from the pair's candles
-    pair: str | None = None  # the Binance spot pair its candles come from
-
-
-class AssetsResponse(BaseModel):
-    """`GET /api/assets`."""
-
-    assets: list[AssetEntry]
-    count: int
-    intervals: list[str] = Field(
-        default_factory=list,
-        description="the candle intervals forecast with this market data (`interval=`)",
-    )

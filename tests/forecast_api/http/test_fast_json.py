@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from data_sources import History
 from forecast_api.http.fast_json import Rendered, history_body, spliced
-from forecast_api.http.schemas import HistoryResponse, PredictResponse
+from forecast_api.http.market_schemas import HistoryResponse
+from forecast_api.http.schemas import PredictResponse
 
 
 class Inner(BaseModel):
