@@ -12,7 +12,8 @@ import torch
 
 from forecasting.candles import candle_timestamps, feature_matrix, future_index
 from forecasting.forecast import FEATURES, PRICES, Forecast
-from kronos_runner.generate import SeriesRequest, StopCheck, forecast, never
+from kronos_runner.generate import forecast
+from kronos_runner.generation_types import SeriesRequest, StopCheck, never
 from kronos_runner.model import Kronos
 from kronos_runner.packing import cpu_has_bf16, pack_for_inference
 from kronos_runner.tokenizer import KronosTokenizer
@@ -194,7 +195,7 @@ class KronosPipeline:
         """Sample ``samples`` paths of ``horizon`` candles per series (one Forecast each).
 
         Raises ValueError naming the problem for any invalid input, and
-        ``generate.GenerationStopped`` when ``should_stop()`` is True before a model pass.
+        ``generation_types.GenerationStopped`` when ``should_stop()`` is True before a model pass.
         """
         frames = [series] if isinstance(series, pd.DataFrame) else list(series)
         if not frames:

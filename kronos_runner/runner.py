@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kronos_runner.generate import GenerationStopped
+from kronos_runner.generation_types import GenerationStopped
 from kronos_runner.hub import checkpoint_digest
 from kronos_runner.layout import checkpoint_pair
 from kronos_runner.memory import HeapTrimmer

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from kronos_runner import generate
-from kronos_runner.generate import filter_logits, row_groups, sample_tokens
+from kronos_runner.generate import row_groups
 from kronos_runner.pipeline import KronosPipeline
+from kronos_runner.sampling import filter_logits, sample_tokens
 
 
 def _kept(logits: torch.Tensor) -> list[int]:

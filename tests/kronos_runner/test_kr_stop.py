@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kronos_runner import generate
-from kronos_runner.generate import GenerationStopped
+from kronos_runner.generation_types import GenerationStopped
 from kronos_runner.pipeline import KronosPipeline
 
 
