@@ -11,7 +11,9 @@ import pytest
 
 from forecasting.candles import candle_timestamps, future_index
 from forecasting.forecast import FEATURES, Forecast
-from kronos_runner.backtest import main, rolling_windows, run_backtest
+from kronos_runner.backtest import main
+from kronos_runner.backtest_scoring import run_backtest
+from kronos_runner.backtest_windows import rolling_windows
 
 T0 = pd.Timestamp("2023-03-20", tz="UTC")
 HOUR = pd.Timedelta(hours=1)

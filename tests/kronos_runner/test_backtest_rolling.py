@@ -11,12 +11,9 @@ import pytest
 
 from forecasting.baselines import Drift, NaiveLastPrice
 from forecasting.forecast import FEATURES, Forecast
-from kronos_runner.backtest import (
-    confidence_buckets,
-    main,
-    rolling_windows,
-    run_backtest,
-)
+from kronos_runner.backtest import main
+from kronos_runner.backtest_scoring import confidence_buckets, run_backtest
+from kronos_runner.backtest_windows import rolling_windows
 
 HORIZON = 4
 
