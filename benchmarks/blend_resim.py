@@ -31,7 +31,7 @@ from forecasting.blend import (
     MODEL,
     BlendSettings,
     baseline_grids,
-    baseline_means,
+    baseline_points,
     fit_blend,
     fit_inputs,
 )
@@ -59,14 +59,20 @@ class Variant:
     recal: RecalibrationSettings = DEFAULT_SETTINGS
 
 
+WIDE = RecalibrationSettings(window=4000)
 VARIANTS = {
-    "model calibrated (today)": Variant(None),
+    "model calibrated": Variant(None),
     "model raw": Variant(None, "off"),
-    "blend w2000": Variant(BlendSettings()),
-    "blend w2000 uncalibrated": Variant(BlendSettings(), "off"),
-    "blend w2000 gated": Variant(BlendSettings(), "gated"),
+    "blend": Variant(BlendSettings()),
+    "blend uncalibrated": Variant(BlendSettings(), "off"),
+    "blend gated": Variant(BlendSettings(), "gated"),
     "blend w500": Variant(BlendSettings(window=500)),
-    "blend w2000 no shrink/smooth": Variant(BlendSettings(prior=0.0, smooth=0.0)),
+    "blend no shrink/smooth": Variant(BlendSettings(prior=0.0, smooth=0.0)),
+    "blend with drift": Variant(BlendSettings(components=(MODEL, "random_walk", "drift"))),
+    "blend, calibration w4000": Variant(BlendSettings(), recal=WIDE),
+    "blend with drift, calibration w4000": Variant(
+        BlendSettings(components=(MODEL, "random_walk", "drift")), recal=WIDE
+    ),
 }
 
 
@@ -113,7 +119,7 @@ def simulate(s: pd.DataFrame, grid: np.ndarray, v: Variant, horizon: int) -> pd.
             w = None if blend is None else blend.weights(h)
             if w is not None:
                 grids = {MODEL: base, **baseline_grids(last[mine], mu[mine], sigma[mine], h)}
-                means = {MODEL: mean, **baseline_means(last[mine], mu[mine], sigma[mine], h)}
+                means = {MODEL: mean, **baseline_points(last[mine], mu[mine], sigma[mine], h)}
                 base = sum(w[c] * grids[c] for c in w)
                 mean = sum(w[c] * means[c] for c in w)
             recent = _window(per[h], col["closes_at"], at, v.recal.confidence_window)

@@ -2,11 +2,12 @@
 
 The maths (quantile averaging, "Vincentisation"; Lichtendahl, Grushka-Cockayne & Winkler 2013):
 
-- Each component c (the model's raw grid "kronos", the closed-form "random_walk" and "drift"
-  baselines, challengers by name) gives step h's close as a quantile grid q_c on
+- Each component c (the model's raw grid "kronos", the closed-form "random_walk" baseline,
+  optionally "drift", challengers by name) gives step h's close as a quantile grid q_c on
   :data:`forecasting.scoring.QUANTILE_LEVELS`. The blend's grid is sum_c w_c q_c with the weights
-  w (per interval and step) on the simplex: quantiles never cross, its median and mean are the
-  same mixes of the components' medians and means.
+  w (per interval and step) on the simplex: quantiles never cross, its median is the same mix of
+  the components' medians. Its point forecast is the same mix of the components' point
+  forecasts (the model's mean, the random walk's last close, drift's mean).
 - Fit, per step: the weights minimising the mean pinball loss (the grid CRPS) of the blend over
   the most recent `window` scored steps, pooled over symbols, in scale-free values (every grid
   and realised close divided by the forecast's last close, so BTC does not outweigh DOGE). The
@@ -14,8 +15,10 @@ The maths (quantile averaging, "Vincentisation"; Lichtendahl, Grushka-Cockayne &
   Minimised exactly enough by projected gradient steps on the simplex, each with an exact line
   search (the loss is convex and piecewise linear along a line: its minimum is a weighted
   quantile of the breakpoints). Deterministic: no random start, no sampling.
-- Stability: the fitted weights w_hat of a step with n scored rows are shrunk towards equal
-  weights by `prior` pseudo-observations, w = (n w_hat + k / C) / (n + k); then smoothed across
+- Stability: the fitted weights w_hat of a step with n scored rows are shrunk towards the best
+  single component over the same rows (e_b, all weight on the lowest pinball loss) by `prior`
+  pseudo-observations, w = (n w_hat + k e_b) / (n + k): a component earns weight only against
+  the best one alone, and one without skill keeps next to none. Then smoothed across
   adjacent steps, w_h <- (1 - s) w_h + s mean(w_{h-1}, w_{h+1}), so noise in one step's window
   does not swing its weights.
 - Steps with fewer than `min_scored` scored rows are not blended: they serve the model (and the
@@ -35,14 +38,17 @@ from forecasting.scoring import (
     drift_distribution,
     drift_mean,
     lognormal_quantiles,
+    pinball,
     random_walk_distribution,
-    random_walk_mean,
+    random_walk_point,
 )
 
 METHOD = "quantile-averaging"
 MODEL = "kronos"  # the component that is served where a step is not blended
 BASELINES = ("random_walk", "drift")
-COMPONENTS = (MODEL, *BASELINES)
+# drift is left out by default: its mu term earned weight in trending months and cost CRPS after
+# (docs/forecast-skill.md); add it with BlendSettings(components=...) or a challenger.
+COMPONENTS = (MODEL, "random_walk")
 FIT_LEVELS = QUANTILE_LEVELS[4::5]  # 0.05, 0.10, ..., 0.95: the fit's pinball levels
 _FIT_INDEX = np.arange(4, QUANTILE_LEVELS.size, 5)
 SWITCH_VALUES = {"on": True, "off": False}
@@ -54,7 +60,7 @@ class BlendSettings:
 
     window: int = 2000
     min_scored: int = 200
-    prior: float = 200.0  # pseudo-observations of equal weights
+    prior: float = 200.0  # pseudo-observations of the best single component
     smooth: float = 0.5  # share of the adjacent steps' mean in a step's weights
     components: tuple[str, ...] = COMPONENTS
 
@@ -62,7 +68,7 @@ class BlendSettings:
         """A short id of the method and its settings, recorded with every forecast."""
         names = "+".join(self.components)
         w, m, k, s = self.window, self.min_scored, self.prior, self.smooth
-        return f"qa1-w{w}-m{m}-k{k:g}-s{s:g}-{names}"
+        return f"qa3-w{w}-m{m}-k{k:g}-s{s:g}-{names}"
 
 
 DEFAULT_BLEND = BlendSettings()
@@ -84,10 +90,10 @@ def baseline_grids(last, mu, sigma, step, levels: np.ndarray = QUANTILE_LEVELS) 
     }
 
 
-def baseline_means(last, mu, sigma, step) -> dict:
-    """The closed-form baselines' means (their point forecasts) by component name."""
+def baseline_points(last, mu, sigma, step) -> dict:
+    """The closed-form baselines' point forecasts by component name."""
     return {
-        "random_walk": random_walk_mean(last, sigma, step),
+        "random_walk": random_walk_point(np.broadcast_to(last, np.shape(step * sigma))),
         "drift": drift_mean(last, mu, sigma, step),
     }
 
@@ -230,6 +236,24 @@ def _smooth(weights: dict[int, np.ndarray], share: float) -> dict[int, np.ndarra
     return out
 
 
+def _usable(rows: tuple[np.ndarray, np.ndarray] | None, settings: BlendSettings):
+    """The rows of one step a fit reads: the newest `window`, finite ones only."""
+    if rows is None:
+        return np.empty(0), np.empty((0, len(settings.components), FIT_LEVELS.size))
+    y, q = np.asarray(rows[0], dtype=float)[: settings.window], np.asarray(rows[1])
+    q = q[: settings.window]
+    ok = np.isfinite(y) & np.isfinite(q).all(axis=(1, 2))
+    return y[ok], q[ok]
+
+
+def fittable_steps(
+    rows_by_step: Mapping[int, tuple[np.ndarray, np.ndarray]], settings: BlendSettings
+) -> int:
+    """How many steps `fit_blend` would blend from these rows (`min_scored` usable rows)."""
+    usable = (_usable(rows, settings)[0].size for rows in rows_by_step.values())
+    return sum(n >= settings.min_scored for n in usable)
+
+
 def fit_blend(
     rows_by_step: Mapping[int, tuple[np.ndarray, np.ndarray]],
     horizon: int,
@@ -241,16 +265,14 @@ def fit_blend(
     c = len(settings.components)
     fitted, counts, short = {}, {}, []
     for step in range(1, horizon + 1):
-        y, q = rows_by_step.get(step, (np.empty(0), np.empty((0, c, FIT_LEVELS.size))))
-        y, q = np.asarray(y, dtype=float)[: settings.window], np.asarray(q)[: settings.window]
-        ok = np.isfinite(y) & np.isfinite(q).all(axis=(1, 2))
-        y, q = y[ok], q[ok]
+        y, q = _usable(rows_by_step.get(step), settings)
         counts[step] = int(y.size)
         if y.size < settings.min_scored:
             short.append(step)
             continue
         w_hat = pinball_weights(y, q)
-        fitted[step] = (y.size * w_hat + settings.prior / c) / (y.size + settings.prior)
+        best = np.eye(c)[np.argmin(pinball(q, y[:, None], FIT_LEVELS).mean(axis=(0, 2)))]
+        fitted[step] = (y.size * w_hat + settings.prior * best) / (y.size + settings.prior)
     reason = None
     if short:
         fewest = min(counts[s] for s in short)

@@ -151,9 +151,13 @@ def random_walk_distribution(last: np.ndarray, sigma: np.ndarray, step: np.ndarr
     return drift_distribution(last, 0.0, sigma, step)
 
 
-def random_walk_mean(last: np.ndarray, sigma: np.ndarray, step: np.ndarray):
-    """Mean of the random walk baseline's close (its point forecast, as drift's is its mean)."""
-    return drift_mean(last, 0.0, sigma, step)
+def random_walk_point(last: np.ndarray) -> np.ndarray:
+    """The random walk's point forecast (for the MAE and direction): its median, the last close.
+
+    Its lognormal mean c_0 exp(h sigma^2 / 2) sits above the last close only through the
+    distribution's skew, and scored 0.06% worse than the last close in MAE on the replay.
+    """
+    return np.asarray(last, dtype=float)
 
 
 def lognormal_quantiles(m: np.ndarray, s: np.ndarray, levels: np.ndarray = QUANTILE_LEVELS):

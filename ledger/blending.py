@@ -28,7 +28,8 @@ from forecasting.blend import (
 from forecasting.recalibration import Calibration, RecalibrationSettings
 from ledger.models import SCORED, TRACK_RECORD_KINDS, ForecastRow, QuantileRow, StepRow
 from ledger.records import from_epoch
-from ledger.store import Ledger, unpack
+from ledger.rows import unpack
+from ledger.store import Ledger
 
 CHALLENGER = "challenger"  # the kind of a challenger's recorded forecasts
 

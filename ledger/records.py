@@ -10,9 +10,10 @@ Per step h (1-based) of a forecast with last close c_0 and trend threshold tau:
   `up_probability_raw`: the share of paths above c_0; calibrated values from the calibrated CDF.
 - the drift baseline's (mu, sigma): of the one-step log returns of the context the model saw.
 - with a blend (``forecasting.blend``): the steps it covers serve the blend of the model's grid,
-  the random walk and drift baselines (closed form from c_0, mu, sigma) and any challengers;
-  `mean`/`median`/trend are the blend's (the model's own mean is `mean_raw`), the raw bands the
-  model's, and the calibration is applied to the blend's grid.
+  its baselines (closed form from c_0, mu, sigma) and any challengers; `mean` is then the blend's
+  point forecast (the same mix of the model's mean, the random walk's c_0, ...), `median` and the
+  trend the blend's (the model's own mean is `mean_raw`), the raw bands the model's, and the
+  calibration is applied to the blend's grid.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from forecasting.blend import MODEL, Blend, baseline_grids, baseline_means
+from forecasting.blend import MODEL, Blend, baseline_grids, baseline_points
 from forecasting.candles import interval_seconds
 from forecasting.recalibration import Calibration, derive
 from forecasting.scoring import QUANTILE_LEVELS, drift_parameters, quantiles_at, sample_quantiles
@@ -155,15 +156,15 @@ def blend_components(
     sigma: float,
     challengers: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Quantile grids (H, K) and means (H,) of every component: the model's, the closed-form
-    baselines', and each challenger's close paths (samples, H)."""
+    """Quantile grids (H, K) and point forecasts (H,) of every component: the model's (its
+    mean), the closed-form baselines', and each challenger's close paths (samples, H)."""
     steps = np.arange(1, grid.shape[0] + 1)
     grids = {MODEL: grid, **baseline_grids(last_close, mu, sigma, steps)}
-    means = {MODEL: mean, **baseline_means(last_close, mu, sigma, steps)}
+    points = {MODEL: mean, **baseline_points(last_close, mu, sigma, steps)}
     for name, paths in challengers.items():
         closes = np.asarray(paths, dtype=float)
-        grids[name], means[name] = sample_quantiles(closes.T), closes.mean(axis=0)
-    return grids, means
+        grids[name], points[name] = sample_quantiles(closes.T), closes.mean(axis=0)
+    return grids, points
 
 
 def build_record(
@@ -183,7 +184,8 @@ def build_record(
 
     With a blend, the steps it covers serve the blend of the model, the baselines and the
     `challengers` (close paths by name), calibrated by `calibration` (fitted on the blend's
-    PITs); `mean`, `median` and the trend are the blend's, the `...raw` values the model's.
+    PITs); `mean` (the point forecast: the blend of the components' points), `median` and the
+    trend are the blend's, the `...raw` values the model's.
     """
     closes = np.asarray(close_paths, dtype=float)
     horizon, step_s, start = closes.shape[1], interval_seconds(meta.interval), to_epoch(origin)

@@ -144,7 +144,7 @@ def score_rows(rows: list, realised: np.ndarray) -> list[dict]:
         "naive_crps": sc.absolute_error(last, y),
         "naive_mae": sc.absolute_error(last, y),
         **_baseline_scores("drift", m, s, sc.drift_mean(last, mu, sigma, step), y, last),
-        **_baseline_scores("rw", rw_m, rw_s, sc.random_walk_mean(last, sigma, step), y, last),
+        **_baseline_scores("rw", rw_m, rw_s, sc.random_walk_point(last), y, last),
     }
     return [
         {

@@ -25,7 +25,6 @@ from ledger.models import (
 )
 from ledger.records import ForecastRecord, from_epoch
 from ledger.rows import forecast_values, quantile_values, step_values
-from ledger.rows import unpack as unpack  # re-exported: ledger.blending imports it from here
 
 
 @dataclass

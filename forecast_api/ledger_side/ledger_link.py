@@ -11,15 +11,20 @@ response path never waits on it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 
-import numpy as np
-
 from forecast_api.forecasts.recording import not_fitted
 from forecast_api.ledger_side.ledger_metrics import publish_worker
-from forecasting.blend import COMPONENTS, DEFAULT_BLEND, Blend, BlendSettings, fit_blend
+from forecasting.blend import (
+    COMPONENTS,
+    DEFAULT_BLEND,
+    Blend,
+    BlendSettings,
+    fit_blend,
+    fittable_steps,
+)
 from forecasting.blend import not_fitted as blend_not_fitted
 from forecasting.recalibration import DEFAULT_SETTINGS, Calibration, RecalibrationSettings
 from ledger.blending import blend_rows
@@ -29,14 +34,6 @@ from ledger.store import Ledger
 from ledger.writer import LedgerWriter, WriterSettings
 
 NOT_READ = "not fitted yet: the ledger has not been read"
-
-
-def _fittable_steps(
-    rows: Mapping[int, tuple[np.ndarray, np.ndarray]], settings: BlendSettings
-) -> int:
-    """How many steps `fit_blend` would blend from `rows`: those with `min_scored` rows in the
-    window."""
-    return sum(min(len(y), settings.window) >= settings.min_scored for y, _ in rows.values())
 
 
 class LedgerLink:
@@ -119,7 +116,7 @@ class LedgerLink:
         if challengers:
             joined = replace(settings, components=(*COMPONENTS, *sorted(challengers)))
             joined_rows = blend_rows(ledger, interval, now, horizon, joined, self.model_id)
-            if _fittable_steps(joined_rows, joined) >= _fittable_steps(rows, settings):
+            if fittable_steps(joined_rows, joined) >= fittable_steps(rows, settings):
                 settings, rows = joined, joined_rows
         return fit_blend(rows, horizon, settings, from_epoch(now))
 

@@ -14,10 +14,10 @@ from forecasting.scoring import (
     QUANTILE_LEVELS,
     crps_lognormal,
     crps_samples,
+    drift_mean,
     drift_parameters,
     lognormal_quantiles,
     random_walk_distribution,
-    random_walk_mean,
 )
 
 CLOSE = FEATURES.index("close")
@@ -119,6 +119,6 @@ def test_random_walk_closed_form_scores_match_its_samples() -> None:
     closed = crps_lognormal(m, s, y)
     monte_carlo = crps_samples(np.broadcast_to(closes.T, (3, 24, closes.shape[0])), y)
     assert np.allclose(closed, monte_carlo, rtol=0.02)
-    assert np.allclose(random_walk_mean(close[-1], sigma, steps), closes.mean(axis=0), rtol=2e-3)
+    assert np.allclose(drift_mean(close[-1], 0.0, sigma, steps), closes.mean(axis=0), rtol=2e-3)
     grid = lognormal_quantiles(m, s)
     assert np.allclose(grid, np.quantile(closes, QUANTILE_LEVELS, axis=0).T, rtol=3e-3)

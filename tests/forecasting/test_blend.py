@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from forecasting.blend import (
+    COMPONENTS,
     FIT_LEVELS,
     MODEL,
     BlendSettings,
@@ -23,7 +24,7 @@ from forecasting.scoring import QUANTILE_LEVELS, lognormal_quantiles, pinball
 SIGMA = 0.01
 
 
-def _rows(n: int, step: int, skill: float, rng: np.random.Generator):
+def _rows(n: int, step: int, skill: float, rng: np.random.Generator, components=COMPONENTS):
     """Fit rows of one step: the move is skill * a + noise with a known to the model only;
     the model forecasts LN(skill * a, noise) (skill 0: a too-narrow forecast of noise)."""
     s = SIGMA * np.sqrt(step)
@@ -34,13 +35,14 @@ def _rows(n: int, step: int, skill: float, rng: np.random.Generator):
     width = noise if skill else 0.3 * s
     model = lognormal_quantiles(np.log(100.0) + centre, np.full(n, width))
     last, mu, sigma = np.full(n, 100.0), np.zeros(n), np.full(n, SIGMA)
-    return fit_inputs(y, last, mu, sigma, step, {MODEL: model})
+    return fit_inputs(y, last, mu, sigma, step, {MODEL: model}, components)
 
 
 def _fit(skill: float, n: int = 1000, seed: int = 0, horizon: int = 4, **settings):
     rng = np.random.default_rng(seed)
-    rows = {h: _rows(n, h, skill, rng) for h in range(1, horizon + 1)}
-    return fit_blend(rows, horizon, BlendSettings(**settings))
+    chosen = BlendSettings(**settings)
+    rows = {h: _rows(n, h, skill, rng, chosen.components) for h in range(1, horizon + 1)}
+    return fit_blend(rows, horizon, chosen)
 
 
 def test_a_forecaster_with_skill_earns_weight() -> None:
@@ -55,7 +57,7 @@ def test_a_forecaster_without_skill_loses_weight() -> None:
     for h in range(1, 5):
         w = blend.weights(h)
         assert w[MODEL] < 0.1
-        assert w["random_walk"] + w["drift"] > 0.9
+        assert w["random_walk"] > 0.9
 
 
 def test_a_regime_change_shifts_the_weights_within_a_window() -> None:
@@ -123,7 +125,7 @@ def test_the_optimum_matches_a_grid_search() -> None:
 
 
 def test_combine_is_quantile_averaging_and_spreads_a_missing_weight() -> None:
-    blend = _fit(skill=0.5, horizon=2)
+    blend = _fit(skill=0.5, horizon=2, components=(MODEL, "random_walk", "drift"))
     steps = np.arange(1, 3)
     grids = {MODEL: baseline_grids(100.0, 0.001, SIGMA, steps)["drift"] * 1.01}
     grids |= baseline_grids(100.0, 0.001, SIGMA, steps)
@@ -140,7 +142,7 @@ def test_info_and_version_say_what_was_fitted() -> None:
     blend = _fit(skill=0.5, horizon=2)
     info = blend.info()
     assert info["method"] == "quantile-averaging" and info["window"] == 2000
-    assert info["components"] == ["kronos", "random_walk", "drift"]
+    assert info["components"] == ["kronos", "random_walk"]
     assert set(info["weights"]) == {"1", "2"}
     assert sum(info["weights"]["1"].values()) == pytest.approx(1.0)
     assert BlendSettings().version() != BlendSettings(window=500).version()
@@ -154,3 +156,12 @@ def test_the_switch(value: str | None, on: bool) -> None:
 def test_the_switch_refuses_other_values() -> None:
     with pytest.raises(ValueError, match="LEDGER_BLEND"):
         blend_switch("maybe")
+
+
+@pytest.mark.parametrize(("skill", "best"), [(0.8, MODEL), (0.0, "random_walk")])
+def test_weights_are_shrunk_towards_the_best_single_component(skill: float, best: str) -> None:
+    strong = _fit(skill=skill, horizon=2, prior=1e9)  # all prior: the best component alone
+    assert strong.weights(1)[best] == pytest.approx(1.0)
+    loose = _fit(skill=skill, horizon=2, prior=0.0)
+    shrunk = _fit(skill=skill, horizon=2)
+    assert loose.weights(1)[best] <= shrunk.weights(1)[best] <= 1.0

@@ -62,7 +62,7 @@ def test_challenger_forecast_scored_blended_served_and_ranked(
         # the hour's scheduled forecast: blended, the challenger one of its components
         hourly = (await services.predictions.predict("BTC", None, None, None)).prediction
         assert hourly.model == "kronos" and hourly.blendInfo is not None
-        assert hourly.blendInfo.components == ["kronos", "random_walk", "drift", RIVAL]
+        assert hourly.blendInfo.components == ["kronos", "random_walk", RIVAL]
         assert hourly.blendInfo.blendedSteps == [1, 2, 3, 4]
         assert hourly.blend is not None and set(hourly.blend) == {*hourly.blendInfo.components}
         assert sum(hourly.blend.values()) == pytest.approx(1.0, abs=1e-3)
@@ -75,7 +75,7 @@ def test_challenger_forecast_scored_blended_served_and_ranked(
         wanted = DistributionRequest(levels=(80.0,))
         mixed = await services.predictions.predict("ETH", None, 3, 7, distribution=wanted)
         blend = mixed.prediction.blend
-        assert blend is not None and set(blend) == {"kronos", "random_walk", "drift"}
+        assert blend is not None and set(blend) == {"kronos", "random_walk"}
         assert mixed.prediction.calibration is not None
         for p in mixed.prediction.predictions:  # the 80% interval asked is the served band
             [band] = p.intervals or []
