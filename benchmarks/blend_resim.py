@@ -7,10 +7,10 @@ Reads the replayed forecasts' raw grids, means, drift (mu, sigma) and realised c
 blend, so `mean` is the model's). Origin by origin in time order, with no look-ahead (only steps
 closed by the issue time t + 1h), as `ledger.blending.fit_served` does: fits the blend
 (`forecasting.blend.fit_blend`) on the newest scored rows, serves the blend of the model's grid
-with the closed-form random walk and drift, fits the calibration on the PITs of what it served
-before, and scores the result. Prints, for origins in the DAYS before each NOW, ALL and per symbol:
-CRPS served / random walk, / drift, / naive, / the model's raw grid; MAE (of the served mean) /
-naive; 80% and 90% coverage averaged over steps and the worst step's distance from nominal; the
+with the closed-form baselines, fits the calibration on the PITs of what it served before, and
+scores the result. Prints, for origins in the DAYS before each NOW, ALL and per symbol:
+CRPS served / random walk, / drift, / naive, / the model's raw grid; MAE (of the served point
+forecast) / naive; 80% and 90% coverage averaged over steps and the worst step's distance from nominal; the
 confidence ECE at the last step (ten buckets of P(stated trend) after the confidence map).
 Calibration per variant: "on" (the service), "off", or "gated" (per symbol and step, calibrated
 only where, over the window, calibration lowered that symbol's CRPS).
@@ -56,10 +56,15 @@ class Variant:
 
     blend: BlendSettings | None
     calibrate: str = "on"  # on | off | gated
-    recal: RecalibrationSettings = DEFAULT_SETTINGS
+    recal: RecalibrationSettings | None = None  # None: the blend's own, or the model's default
+
+    def calibration(self) -> RecalibrationSettings:
+        """The calibration settings this variant applies."""
+        if self.recal is not None:
+            return self.recal
+        return DEFAULT_SETTINGS if self.blend is None else self.blend.calibration
 
 
-WIDE = RecalibrationSettings(window=4000)
 VARIANTS = {
     "model calibrated": Variant(None),
     "model raw": Variant(None, "off"),
@@ -69,10 +74,7 @@ VARIANTS = {
     "blend w500": Variant(BlendSettings(window=500)),
     "blend no shrink/smooth": Variant(BlendSettings(prior=0.0, smooth=0.0)),
     "blend with drift": Variant(BlendSettings(components=(MODEL, "random_walk", "drift"))),
-    "blend, calibration w4000": Variant(BlendSettings(), recal=WIDE),
-    "blend with drift, calibration w4000": Variant(
-        BlendSettings(components=(MODEL, "random_walk", "drift")), recal=WIDE
-    ),
+    "blend, model's calibration settings": Variant(BlendSettings(), recal=DEFAULT_SETTINGS),
 }
 
 
@@ -91,6 +93,7 @@ def simulate(s: pd.DataFrame, grid: np.ndarray, v: Variant, horizon: int) -> pd.
     scored = (col["status"] == "scored") & np.isfinite(y)
     out = {k: np.full(n, np.nan) for k in ("crps", "mean", "h80", "h90", "conf", "thit", "cd")}
     pit, pre, cal = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    rc = v.calibration()
     per, fit = {}, {}
     for h in range(1, horizon + 1):
         idx = np.where(scored & (step == h))[0]
@@ -122,11 +125,11 @@ def simulate(s: pd.DataFrame, grid: np.ndarray, v: Variant, horizon: int) -> pd.
                 means = {MODEL: mean, **baseline_points(last[mine], mu[mine], sigma[mine], h)}
                 base = sum(w[c] * grids[c] for c in w)
                 mean = sum(w[c] * means[c] for c in w)
-            recent = _window(per[h], col["closes_at"], at, v.recal.confidence_window)
-            g_rows = recent[: v.recal.window]
+            recent = _window(per[h], col["closes_at"], at, max(rc.window, rc.confidence_window))
+            g_rows = recent[: rc.window]
             g = None
-            if v.calibrate != "off" and np.isfinite(pit[g_rows]).sum() >= v.recal.min_scored:
-                g = PitMap.fit(pit[g_rows][np.isfinite(pit[g_rows])], v.recal.prior)
+            if v.calibrate != "off" and np.isfinite(pit[g_rows]).sum() >= rc.min_scored:
+                g = PitMap.fit(pit[g_rows][np.isfinite(pit[g_rows])], rc.prior)
             maps = [g] * mine.size
             if v.calibrate == "gated" and g is not None:
                 for i, row in enumerate(mine):
@@ -140,9 +143,10 @@ def simulate(s: pd.DataFrame, grid: np.ndarray, v: Variant, horizon: int) -> pd.
             u = calibrated_cdf(base, pts, maps)
             cd = trend_probability(u[:, 0], u[:, 1], trend)
             conf = cd.copy()
-            pairs = recent[np.isfinite(out["cd"][recent])]
-            if g is not None and pairs.size >= v.recal.min_scored:
-                m = ConfidenceMap.fit(out["cd"][pairs], out["thit"][pairs], v.recal.prior)
+            pairs = recent[: rc.confidence_window]
+            pairs = pairs[np.isfinite(out["cd"][pairs])]
+            if g is not None and pairs.size >= rc.min_scored:
+                m = ConfidenceMap.fit(out["cd"][pairs], out["thit"][pairs], rc.confidence_prior)
                 on = np.array([mp is not None for mp in maps])
                 conf = np.where(on, m(cd), cd)
             ok = scored[mine]

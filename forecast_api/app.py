@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -43,7 +44,7 @@ from forecast_api.streams.stream_route import router as stream_router
 from forecasting.baselines import FallbackForecaster
 from forecasting.blend import BlendSettings
 from forecasting.calibration import BandCalibration
-from forecasting.recalibration import RecalibrationSettings
+from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS
 from forecasting.summary import BAND_LEVEL
 
 logger = logging.getLogger(__name__)
@@ -99,12 +100,16 @@ def build_services(
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
     link = None
     if settings.ledger_url:
-        recalibration = RecalibrationSettings(
-            window=settings.ledger_calibration_window,
-            confidence_window=settings.ledger_confidence_window,
-            min_scored=settings.ledger_min_scored,
+        recalibration, blended = (
+            replace(
+                defaults,
+                window=settings.ledger_calibration_window or defaults.window,
+                confidence_window=settings.ledger_confidence_window,
+                min_scored=settings.ledger_min_scored,
+            )
+            for defaults in (DEFAULT_SETTINGS, BLEND_SETTINGS)
         )
-        blend = BlendSettings(min_scored=settings.ledger_blend_min_scored)
+        blend = BlendSettings(min_scored=settings.ledger_blend_min_scored, calibration=blended)
         link = LedgerLink(
             settings.ledger_url,
             settings.kronos_model,

@@ -18,6 +18,7 @@ from data_sources import MarketDataSettings
 from forecasting.blend import DEFAULT_BLEND, blend_switch
 from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
+from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +85,22 @@ class ServiceSettings(BaseSettings):
     ledger_grid_retention_days: float | None = Field(
         None, gt=0, description="days the quantile grids of scored forecasts are kept (None: all)"
     )
-    ledger_calibration_window: int = Field(
-        1000, ge=1, description="recent scored forecasts per step the calibration is fitted on"
+    ledger_calibration_window: int | None = Field(
+        None,
+        ge=1,
+        description="recent scored forecasts per step the calibration is fitted on "
+        f"(None: {DEFAULT_SETTINGS.window} for the model alone, {BLEND_SETTINGS.window} "
+        "after the blend)",
     )
     ledger_confidence_window: int = Field(
-        2000, ge=1, description="recent scored forecasts per step the confidence map is fitted on"
+        DEFAULT_SETTINGS.confidence_window,
+        ge=1,
+        description="recent scored forecasts per step the confidence map is fitted on",
     )
     ledger_min_scored: int = Field(
-        50, ge=1, description="scored forecasts a step needs before it is served calibrated"
+        DEFAULT_SETTINGS.min_scored,
+        ge=1,
+        description="scored forecasts a step needs before it is served calibrated",
     )
     ledger_blend: bool = Field(
         True, description="serve the blend the ledger learns (LEDGER_BLEND=on/off)"

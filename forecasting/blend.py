@@ -33,6 +33,7 @@ from datetime import datetime
 
 import numpy as np
 
+from forecasting.recalibration import BLEND_SETTINGS, RecalibrationSettings
 from forecasting.scoring import (
     QUANTILE_LEVELS,
     drift_distribution,
@@ -56,13 +57,15 @@ SWITCH_VALUES = {"on": True, "off": False}
 
 @dataclass(frozen=True)
 class BlendSettings:
-    """Window, minimum count, shrinkage and smoothing of the blend fit."""
+    """Window, minimum count, shrinkage and smoothing of the blend fit, and the calibration
+    applied to the blend's grid after it."""
 
     window: int = 2000
     min_scored: int = 200
     prior: float = 200.0  # pseudo-observations of the best single component
     smooth: float = 0.5  # share of the adjacent steps' mean in a step's weights
     components: tuple[str, ...] = COMPONENTS
+    calibration: RecalibrationSettings = BLEND_SETTINGS
 
     def version(self) -> str:
         """A short id of the method and its settings, recorded with every forecast."""

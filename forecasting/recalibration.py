@@ -24,7 +24,8 @@ calibrated regression", applied per forecast step over a rolling window):
   step the stated values c_i = P_cal(trend_i true) of the `confidence_window` most recent scored
   forecasts and their outcomes o_i (trend hit, 0/1) fit a histogram-binning map M (ten
   equal-width bins of c; in bin b
-  M_b = (sum of o_i + k c_b) / (n_b + k) with c_b the bin's mean stated value, made
+  M_b = (sum of o_i + k' c_b) / (n_b + k') with c_b the bin's mean stated value and k'
+  ``confidence_prior`` pseudo-observations, made
   non-decreasing by pooling adjacent violators, linear between bin means). The served confidence
   is M(P_cal(trend true)); the value before M is kept as `confidence_dist`.
 - With fewer than ``min_scored`` PITs for a step, that step is served raw and the calibration
@@ -61,14 +62,18 @@ class RecalibrationSettings:
     min_scored: int = 50
     prior: float = 5.0
     confidence_window: int = 2000
+    confidence_prior: float = 5.0
 
     def version(self) -> str:
         """A short id of the method and its settings, recorded with every forecast."""
         w, c, m, k = self.window, self.confidence_window, self.min_scored, self.prior
-        return f"qr4-w{w}-c{c}-m{m}-k{k:g}"
+        return f"qr5-w{w}-c{c}-m{m}-k{k:g}-ck{self.confidence_prior:g}"
 
 
-DEFAULT_SETTINGS = RecalibrationSettings()
+DEFAULT_SETTINGS = RecalibrationSettings()  # of the model's own grid: sharp, far from calibrated
+# Of the blend's grid, close to calibrated already: a long window, heavily smoothed towards the
+# identity, so the map's noise costs less CRPS than it saves (docs/forecast-skill.md).
+BLEND_SETTINGS = RecalibrationSettings(window=4000, prior=2000.0)
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ def fit_calibration(
         stated, hits = (confidence_by_step or {}).get(step, ((), ()))
         if len(stated) >= settings.min_scored:
             window = slice(0, settings.confidence_window)
-            cmaps[step] = ConfidenceMap.fit(stated[window], hits[window], settings.prior)
+            cmaps[step] = ConfidenceMap.fit(stated[window], hits[window], settings.confidence_prior)
     reason = None
     if short:
         fewest = min(counts[s] for s in short)

@@ -126,12 +126,14 @@ def fit_served(
     blend: BlendSettings | None,
     model_id: str | None = None,
 ) -> tuple[Blend | None, Calibration]:
-    """The blend (None when `blend` is off) and the calibration to apply after it, for a
-    forecast issued at `at`: pass both to `ledger.records.build_record`."""
+    """The blend (None when `blend` is off) and the calibration to apply after it (`blend`'s
+    calibration settings, else `recalibration`), for a forecast issued at `at`: pass both to
+    `ledger.records.build_record`."""
     fitted = (
         None if blend is None else fit_ledger_blend(ledger, interval, at, horizon, blend, model_id)
     )
+    settings = recalibration if blend is None else blend.calibration
     calibration = ledger.calibration(
-        interval, at, horizon, recalibration, model_id=model_id, blended=blend is not None
+        interval, at, horizon, settings, model_id=model_id, blended=blend is not None
     )
     return fitted, calibration

@@ -71,8 +71,12 @@ class LedgerLink:
     def calibration(self, interval: str, blended: bool = True) -> Calibration:
         """The calibration last fitted for `interval`, on the PITs of the blend (when it is on)
         or (not `blended`) of the model alone; none yet: every step served raw."""
-        fitted = self._calibrations.get((interval, blended and self.blend_settings is not None))
-        return not_fitted(self.recalibration, NOT_READ) if fitted is None else fitted
+        blended = blended and self.blend_settings is not None
+        fitted = self._calibrations.get((interval, blended))
+        if fitted is not None:
+            return fitted
+        settings = self.blend_settings.calibration if blended else self.recalibration
+        return not_fitted(settings, NOT_READ)
 
     def blend(self, interval: str) -> Blend | None:
         """The blend last fitted for `interval` (None: LEDGER_BLEND=off; none yet: unblended)."""
@@ -93,11 +97,9 @@ class LedgerLink:
         by `now`, and serve them."""
         ledger = self.open()
         blend = self._fit_blend(ledger, interval, now, horizon, challengers)
-        calibrate = partial(
-            ledger.calibration, interval, now, horizon, self.recalibration, model_id=self.model_id
-        )
-        raw = calibrate()
-        fitted = raw if blend is None else calibrate(blended=True)
+        calibrate = partial(ledger.calibration, interval, now, horizon, model_id=self.model_id)
+        raw = calibrate(self.recalibration)
+        fitted = raw if blend is None else calibrate(blend.settings.calibration, blended=True)
         if blend is not None:
             self._blends[interval] = blend
         self._calibrations[(interval, blend is not None)] = fitted

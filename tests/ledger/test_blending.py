@@ -19,8 +19,8 @@ from ledger.rows import unpack
 from ledger.scorer import score_due
 from ledger.store import Ledger
 
-BLEND = BlendSettings(window=60, min_scored=20, prior=10.0)
 RECAL = RecalibrationSettings(window=60, min_scored=20)
+BLEND = BlendSettings(window=60, min_scored=20, prior=10.0, calibration=RECAL)
 N = 80
 
 

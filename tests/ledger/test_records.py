@@ -34,7 +34,7 @@ def test_a_calibration_widens_what_is_served() -> None:
         assert s.bands[0.8][1] - s.bands[0.8][0] > 1.5 * (s.bands_raw[0.8][1] - s.bands_raw[0.8][0])
         assert (np.diff(s.quantiles_cal) >= 0).all()
     assert r.calibration["method"] == "quantile-recalibration"
-    assert r.calibration_version == "qr4-w1000-c2000-m50-k5"
+    assert r.calibration_version == "qr5-w1000-c2000-m50-k5-ck5"
 
 
 def test_seed_is_fixed_by_symbol_interval_and_origin() -> None:
