@@ -10,8 +10,9 @@ closed by the issue time t + 1h), as `ledger.blending.fit_served` does: fits the
 with the closed-form baselines, fits the calibration on the PITs of what it served before, and
 scores the result. Prints, for origins in the DAYS before each NOW, ALL and per symbol:
 CRPS served / random walk, / drift, / naive, / the model's raw grid; MAE (of the served point
-forecast) / naive; 80% and 90% coverage averaged over steps and the worst step's distance from nominal; the
-confidence ECE at the last step (ten buckets of P(stated trend) after the confidence map).
+forecast) / naive; 80% and 90% coverage averaged over steps and the worst step's distance from
+nominal; the confidence ECE at the last step (ten buckets of P(stated trend) after the
+confidence map).
 Calibration per variant: "on" (the service), "off", or "gated" (per symbol and step, calibrated
 only where, over the window, calibration lowered that symbol's CRPS).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from forecasting.blend import (
     fit_inputs,
 )
 from forecasting.recalibration import (
+    BLEND_SETTINGS,
     DEFAULT_SETTINGS,
     ConfidenceMap,
     PitMap,
@@ -75,6 +77,12 @@ VARIANTS = {
     "blend no shrink/smooth": Variant(BlendSettings(prior=0.0, smooth=0.0)),
     "blend with drift": Variant(BlendSettings(components=(MODEL, "random_walk", "drift"))),
     "blend, model's calibration settings": Variant(BlendSettings(), recal=DEFAULT_SETTINGS),
+    "blend, calibration prior 1000": Variant(
+        BlendSettings(), recal=replace(BLEND_SETTINGS, prior=1e3)
+    ),
+    "blend, calibration prior 4000": Variant(
+        BlendSettings(), recal=replace(BLEND_SETTINGS, prior=4e3)
+    ),
 }
 
 
