@@ -76,11 +76,11 @@ VARIANTS = {
     "blend w500": Variant(BlendSettings(window=500)),
     "blend no shrink/smooth": Variant(BlendSettings(prior=0.0, smooth=0.0)),
     "blend with drift": Variant(BlendSettings(components=(MODEL, "random_walk", "drift"))),
-    "blend, model's calibration settings": Variant(BlendSettings(), recal=DEFAULT_SETTINGS),
-    "blend, calibration prior 1000": Variant(
+    "blend (model's calibration settings)": Variant(BlendSettings(), recal=DEFAULT_SETTINGS),
+    "blend (calibration prior 1000)": Variant(
         BlendSettings(), recal=replace(BLEND_SETTINGS, prior=1e3)
     ),
-    "blend, calibration prior 4000": Variant(
+    "blend (calibration prior 4000)": Variant(
         BlendSettings(), recal=replace(BLEND_SETTINGS, prior=4e3)
     ),
 }
@@ -226,6 +226,8 @@ def main(argv: list[str]) -> None:
     nows = [int(pd.Timestamp(t, tz="UTC").timestamp()) for t in argv[1].split(",")]
     windows = list(zip(nows, [float(d) for d in argv[2].split(",")], strict=True))
     names = argv[3].split(",") if len(argv) > 3 else list(VARIANTS)
+    if unknown := [n for n in names if n not in VARIANTS]:
+        raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     t0 = time.time()
     s, grid = load(url)
     keep = (s.origin <= max(nows)).to_numpy()
