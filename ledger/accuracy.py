@@ -27,6 +27,17 @@ def skill_ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else 1.0 - a / b
 
 
+def window_fields(symbol: str, interval: str, days: float, start: int, end: int) -> dict[str, Any]:
+    """The fields naming a track-record body's window: symbol (or ALL), interval, days, from, to."""
+    return {
+        "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
+        "interval": interval,
+        "days": days,
+        "from": iso_time(start),
+        "to": iso_time(end),
+    }
+
+
 def track_filter(symbol: str, interval: str, start: int, end: int) -> list:
     """WHERE clauses of the track record window."""
     where = [
@@ -185,11 +196,7 @@ def _accuracy(
         baseline = None if best is None else entry[BASELINE_CRPS[best]]
         entry["crpsSkillBestBaseline"] = skill_ratio(entry["crps"], baseline)
     return {
-        "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
-        "interval": interval,
-        "days": days,
-        "from": iso_time(start),
-        "to": iso_time(end),
+        **window_fields(symbol, interval, days, start, end),
         "scored": scored,
         "steps": steps,
         "bestBaseline": best,

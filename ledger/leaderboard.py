@@ -21,10 +21,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from forecasting.blend import MODEL
-from ledger.accuracy import skill_ratio, track_filter
+from ledger.accuracy import skill_ratio, track_filter, window_fields
 from ledger.blending import CHALLENGER
 from ledger.models import SCORED, ForecastRow, StepRow
-from ledger.past_forecasts import iso_time
 from ledger.records import to_epoch
 from ledger.store import Ledger
 
@@ -95,11 +94,7 @@ def leaderboard(
         r["rank"] = rank
         r["crpsSkillBestBaseline"] = None if best is None else skill_ratio(r["crps"], best["crps"])
     return {
-        "symbol": "ALL" if symbol.upper() == "ALL" else symbol,
-        "interval": interval,
-        "days": days,
-        "from": iso_time(start),
-        "to": iso_time(end),
+        **window_fields(symbol, interval, days, start, end),
         "bestBaseline": None if best is None else best["name"],
         "forecasters": rows,
     }

@@ -1,65 +1,40 @@
-"""Forecasts for the API: per symbol through the prediction cache, stale answers, ledger records;
-the forecasting itself (runner or fallback) is `forecast_api.forecasts.forecaster`.
+"""Forecasts for the API, per symbol through the prediction cache: `PredictionService` is the
+entry point of `/api/predict`, `/api/predict/batch` and the scheduled forecasts.
 
 One symbol's failure never affects another: per-symbol outcomes are a response or a
 `ServiceError`. Model problems (not loaded, error, timeout, unusable output) fall back to the
 statistical forecaster with the reason in the response; market-data problems fall back to the
-latest cached forecast, labelled stale, or to a 503 when there is none.
+latest cached forecast, labelled stale, or to a 503 when there is none. The pieces: cache keys,
+seeds and series (`prediction_inputs`), the cache's fill and ledger records (`prediction_fill`),
+responses and stale answers (`answers`); the forecasting itself (runner or fallback) is
+`forecaster`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from functools import partial
 
-from data_sources import MarketDataError
+from forecast_api.forecasts.answers import respond, stale_or_error
 from forecast_api.forecasts.challengers import forecast_challengers
-from forecast_api.forecasts.distribution import DistributionRequest, with_distribution
-from forecast_api.forecasts.forecaster import Forecaster, Outcome, Params
-from forecast_api.forecasts.intervals import (
-    next_close,
-    time_to_live,
-)
-from forecast_api.forecasts.market import MarketData, MarketView, canonical
+from forecast_api.forecasts.distribution import DistributionRequest
+from forecast_api.forecasts.forecaster import Forecaster, Params
+from forecast_api.forecasts.market import MarketData, MarketView
 from forecast_api.forecasts.prediction_cache import Origin, PredictionCache, PredictionKey
-from forecast_api.forecasts.recording import (
-    Recorder,
-    as_kind,
-    blend_choice,
-    blend_of,
-    record_of,
-    served,
-)
-from forecast_api.forecasts.series import Series
-from forecast_api.http.errors import (
-    DataUnavailableError,
-    ServiceError,
-    from_market_error,
-)
-from forecast_api.http.responses import (
-    CachedForecast,
-    Snapshot,
-    predict_response,
-)
-from forecast_api.http.schemas import (
-    Prediction,
-    PredictResponse,
-    iso_utc,
-    now_iso,
-)
+from forecast_api.forecasts.prediction_fill import PredictionFill
+from forecast_api.forecasts.prediction_inputs import forecast_seed, prediction_key, view_series
+from forecast_api.forecasts.recording import Recorder, as_kind
+from forecast_api.http.errors import ServiceError
+from forecast_api.http.responses import CachedForecast
+from forecast_api.http.schemas import PredictResponse
 from forecast_api.ops.runner_client import RunnerClient
 from forecast_api.settings import ServiceSettings
 from forecast_api.shared.state import SharedState
 from forecasting.baselines import FallbackForecaster
 from forecasting.calibration import BandCalibration
-from forecasting.recalibration import Calibration
 from kronos_runner.wire import ChallengerState
-from ledger.records import ForecastRecord, derive_seed
-
-logger = logging.getLogger(__name__)
 
 LEASE_MARGIN_S = 15.0  # a computation's lock outlives the runner's timeout by this much
 # Charges the path-steps (samples x horizon, summed) a computation would cost; raises to refuse.
@@ -90,7 +65,7 @@ class PredictionService:
             settings, runner, fallback=fallback, calibration=calibration, intervals=market.intervals
         )
         self.recorder = recorder
-        self.checkpoint = checkpoint  # the digest of the runner's weights, as last reported
+        self.fill = PredictionFill(settings, self.forecaster, recorder, checkpoint)
         self.challengers = challengers  # the challengers the runner has loaded, as last reported
         self.cache: PredictionCache[CachedForecast | ServiceError] = PredictionCache(
             settings.prediction_cache_size,
@@ -98,27 +73,13 @@ class PredictionService:
             lease_s=settings.kronos_timeout + LEASE_MARGIN_S,
         )
 
-    # ---- /api/predict and /api/predict/batch --------------------------------------------------
-
     def _key(self, symbol: str, last_candle_ms: int, params: Params) -> PredictionKey:
-        return PredictionKey(
-            symbol=symbol,
-            last_candle_ms=last_candle_ms,
-            model_id=self.settings.kronos_model,
-            horizon=params.horizon,
-            samples=params.samples,
-            seed=params.seed,
-            sampling=tuple(self.forecaster.sampling(params.samples).model_dump().values()),
-            interval=params.interval,
-            blend=params.blend,
-        )
+        """The cache key of `symbol`'s forecast from the candle closing at `last_candle_ms`."""
+        return prediction_key(self.settings, self.forecaster, symbol, last_candle_ms, params)
 
-    def _series(self, view: MarketView) -> Series:
-        """The candles of `view` after the gap rule, as every forecaster of it sees them."""
-        s = self.settings
-        return Series.regularised(
-            view.candles, max_fill=s.kronos_max_fill, min_context=s.min_context
-        )
+    def _latest(self, symbol: str, params: Params) -> tuple[CachedForecast, float] | None:
+        """The latest cached forecast of `symbol` with `params` (up to `STALE_MAX_AGE` old)."""
+        return self.cache.latest(self._key(symbol, 0, params), self.settings.stale_max_age)
 
     async def _rivals(
         self, views: dict[PredictionKey, MarketView], params: Params
@@ -128,7 +89,10 @@ class PredictionService:
         if not states or self.recorder is None:
             return {}
         keys = list(views)
-        series = [(k.symbol, self._series(views[k]), self._seed(k, views[k], params)) for k in keys]
+        series = [
+            (k.symbol, view_series(self.settings, views[k]), forecast_seed(k, views[k], params))
+            for k in keys
+        ]
         found = await forecast_challengers(
             self.forecaster, states, series, params, self.clock(), self.recorder.submit
         )
@@ -151,7 +115,14 @@ class PredictionService:
                 wanted.append((index, key))
         if wanted:
             rivals = await self._rivals(views, params) if kind == "scheduled" else {}
-            compute = partial(self._compute, views=views, params=params, kind=kind, rivals=rivals)
+            compute = partial(
+                self.fill.compute,
+                views=views,
+                params=params,
+                kind=kind,
+                rivals=rivals,
+                clock=self.clock,
+            )
             admit = None
             if charge is not None:
                 admit = partial(_admit, charge=charge, cost=params.samples * params.horizon)
@@ -179,11 +150,12 @@ class PredictionService:
         its own record)."""
         params = replace(self.forecaster.params(horizon, samples, seed, interval), blend=blend)
         asked = distribution or DistributionRequest()
+        latest = partial(self._latest, params=params)
         found = await self._forecasts(symbols, params, "requested", charge)
         return [
-            self._stale_or_error(f, symbol, params, asked)
+            stale_or_error(f, symbol, latest, asked)
             if isinstance(f, BaseException)
-            else _respond(f[0].symbol, f[0], f[1], f[0].snapshot, asked)
+            else respond(f[0], f[1], f[0].snapshot, asked)
             for symbol, f in zip(symbols, found, strict=True)
         ]
 
@@ -203,101 +175,6 @@ class PredictionService:
                 self.recorder.submit(as_kind(value.record, "scheduled"))
             made.append(value)
         return made
-
-    def _seed(self, key: PredictionKey, view: MarketView, params: Params) -> int:
-        """The request's seed, else one fixed by symbol, interval and origin: a default forecast
-        is the same in every worker and replica, and reproducible from the ledger."""
-        if params.seed is not None:
-            return params.seed
-        return derive_seed(key.symbol, params.interval, view.last_candle)
-
-    async def _compute(
-        self,
-        keys: list[PredictionKey],
-        *,
-        views: dict[PredictionKey, MarketView],
-        params: Params,
-        kind: str,
-        rivals: dict[PredictionKey, dict],
-    ) -> list[tuple[CachedForecast | ServiceError, float]]:
-        """The prediction cache's fill: forecast the missing keys, each with its time to live;
-        every forecast made is recorded in the ledger (as `kind`), blended with `rivals` (the
-        challengers' paths) where the blend weighs them."""
-        series = [self._series(views[key]) for key in keys]
-        seeds = [self._seed(key, views[key], params) for key in keys]
-        done = await self.forecaster.forecast_series(
-            series, params, seeds=seeds, scheduled=kind == "scheduled"
-        )
-        generated, issued = now_iso(), self.clock()
-        values: list[tuple[CachedForecast | ServiceError, float]] = []
-        for key, outcome in zip(keys, done, strict=True):
-            if isinstance(outcome, ServiceError):  # unusable market data: not cached
-                values.append((DataUnavailableError(f"{key.symbol}: {outcome.message}"), 0))
-                continue
-            view = views[key]
-            prediction, record, rolling = self._recorded(
-                key.symbol, outcome, params, kind, issued, rivals.get(key, {})
-            )
-            value = CachedForecast(
-                prediction,
-                generated,
-                iso_utc(view.last_candle),
-                view.snapshot,
-                outcome.closes,
-                outcome.calibration,
-                params.interval,
-                iso_utc(next_close(view.last_candle, params.interval)),
-                symbol=key.symbol,
-                record=record,
-                rolling=rolling,
-            )
-            ttl = time_to_live(
-                view.last_candle, params.interval, self.clock(), self.settings.prediction_min_ttl
-            )
-            if not outcome.from_model:
-                ttl = min(ttl, self.settings.fallback_cache_ttl)
-            values.append((value, ttl))
-        return values
-
-    def _recorded(
-        self,
-        symbol: str,
-        outcome: Outcome,
-        params: Params,
-        kind: str,
-        issued: float,
-        rivals: dict,
-    ) -> tuple[Prediction, ForecastRecord | None, Calibration | None]:
-        """The prediction as served (the ledger's blend and calibration applied), its ledger
-        record (submitted to the recorder) and the calibration used."""
-        if outcome.closes is None or outcome.context is None:
-            return outcome.prediction, None, None
-        fitted, unblended = blend_choice(
-            self.recorder, outcome.from_model, params.interval, params.blend
-        )
-        blend = blend_of(fitted, rivals)
-        rolling = None
-        if self.recorder is not None and outcome.from_model:
-            rolling = self.recorder.calibration(params.interval, blended=blend is not None)
-        record = record_of(
-            outcome.prediction,
-            outcome.closes,
-            outcome.context,
-            symbol=symbol,
-            interval=params.interval,
-            kind=kind,
-            sampler=self.forecaster.sampling(params.samples).model_dump(exclude={"samples"}),
-            revision=self.settings.kronos_model_revision,
-            checkpoint_digest=self.checkpoint(),
-            trend_threshold=self.settings.trend_threshold,
-            calibration=rolling,
-            issued_at=issued,
-            blend=blend,
-            challengers=rivals if blend is not None else None,
-        )
-        if self.recorder is not None:
-            self.recorder.submit(record)
-        return served(outcome.prediction, record, rolling, blend, unblended), record, rolling
 
     async def predict(
         self,
@@ -328,39 +205,7 @@ class PredictionService:
             raise outcome
         return outcome
 
-    def _stale_or_error(
-        self, exc: BaseException, symbol: str, params: Params, wanted: DistributionRequest
-    ) -> ServiceError | PredictResponse:
-        """A market-data failure: the latest cached forecast, labelled stale, or the error."""
-        if isinstance(exc, MarketDataError):
-            error = from_market_error(exc)
-        elif isinstance(exc, ServiceError):
-            error = exc
-        else:
-            logger.exception("unexpected error fetching %s", symbol, exc_info=exc)
-            error = DataUnavailableError(f"market data unavailable: {type(exc).__name__}")
-        if error.status != 503:
-            return error
-        key = self._key(canonical(symbol), 0, params)
-        latest = self.cache.latest(key, self.settings.stale_max_age)
-        if latest is None:
-            return error
-        value, age = latest
-        return _respond(value.symbol, value, "hit", value.snapshot.aged(age), wanted)
-
 
 async def _admit(missing: list[PredictionKey], *, charge: Charge, cost: int) -> None:
     """Charge `cost` path-steps per forecast about to be computed."""
     await charge(cost * len(missing))
-
-
-def _respond(
-    symbol: str, value: CachedForecast, origin: str, snap: Snapshot, wanted: DistributionRequest
-) -> PredictResponse:
-    """The response for a cached forecast, with the distribution fields `wanted` added."""
-    response = predict_response(symbol, value, origin, snap)
-    if wanted and value.closes is not None:
-        response.prediction = with_distribution(
-            value.prediction, value.closes, wanted, value.calibration, value.rolling, value.record
-        )
-    return response

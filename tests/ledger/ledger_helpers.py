@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import numpy as np
@@ -39,6 +40,21 @@ def record(
         context_closes=np.append(context, last),
         trend_threshold=0.005,
         calibration=calibration,
+    )
+
+
+def challenger_of(model: ForecastRecord, name: str, paths: np.ndarray) -> ForecastRecord:
+    """Challenger `name`'s forecast of close `paths` on `model`'s origin."""
+    meta = dataclasses.replace(model.meta, kind="challenger", model_id=name)
+    return build_record(
+        meta,
+        paths,
+        origin=model.origin,
+        issued_at=model.issued_at,
+        last_close=model.last_close,
+        context_closes=np.linspace(99, 100, 50),
+        trend_threshold=0.005,
+        calibration=None,
     )
 
 

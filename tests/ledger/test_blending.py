@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from ledger_helpers import HOUR, T0, record
+from ledger_helpers import HOUR, T0, challenger_of, record
 from sqlalchemy import select
 
 from forecasting import scoring as sc
@@ -135,19 +135,7 @@ def test_a_challenger_that_knows_the_future_earns_the_weight(ledger: Ledger) -> 
     for i, r in enumerate(records):
         truth = np.array([_truth(s.candle_open) for s in r.steps])
         noise = np.random.default_rng(i).standard_normal((64, 6))
-        meta = dataclasses.replace(r.meta, kind="challenger", model_id="oracle")
-        oracles.append(
-            build_record(
-                meta,
-                truth * np.exp(0.001 * noise),
-                origin=r.origin,
-                issued_at=r.issued_at,
-                last_close=r.last_close,
-                context_closes=np.linspace(99, 100, 50),
-                trend_threshold=0.005,
-                calibration=None,
-            )
-        )
+        oracles.append(challenger_of(r, "oracle", truth * np.exp(0.001 * noise)))
     ledger.insert(records + oracles)
     score_due(ledger, _closes(), now=T0 + (N + 10) * HOUR, grace=0)
     settings = dataclasses.replace(BLEND, components=(MODEL, "random_walk", "drift", "oracle"))

@@ -3,7 +3,6 @@ ledger: with the challenger where it covers every step the model does, else with
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,10 @@ import forecasting.blend
 import ledger.blending
 from forecast_api.ledger_side.ledger_link import LedgerLink
 from forecasting.blend import BlendSettings
-from ledger.records import ForecastRecord, build_record
+from ledger.records import ForecastRecord
 from ledger.scorer import score_due
 from ledger.store import Ledger
-from tests.ledger.ledger_helpers import HOUR, T0, record
+from tests.ledger.ledger_helpers import HOUR, T0, challenger_of, record
 
 BLEND = BlendSettings(window=60, min_scored=20, prior=10.0)
 N = 40
@@ -26,18 +25,8 @@ RIVAL = "rival"
 
 def rival(model: ForecastRecord) -> ForecastRecord:
     """The challenger's forecast on the model's origin: the model's paths, 1% higher."""
-    meta = dataclasses.replace(model.meta, kind="challenger", model_id=RIVAL)
     paths = np.random.default_rng(model.origin).normal(101.0, 1.0, (64, len(model.steps)))
-    return build_record(
-        meta,
-        paths,
-        origin=model.origin,
-        issued_at=model.issued_at,
-        last_close=model.last_close,
-        context_closes=np.linspace(99, 100, 50),
-        trend_threshold=0.005,
-        calibration=None,
-    )
+    return challenger_of(model, RIVAL, paths)
 
 
 def scored_ledger(url: str, rival_origins: int) -> int:
