@@ -37,6 +37,9 @@ def start_server(
         **os.environ,
         "BENTOML_DO_NOT_TRACK": "true",
         "HF_HUB_OFFLINE": "1",
+        # BentoML deletes and re-creates its task store at start: one per server, or servers
+        # starting together on one BENTOML_HOME break each other's ("disk I/O error")
+        "BENTOML_RESULT_STORE": str(log.with_name(f"{log.stem}-tasks.db")),
         **ledger,
         **env,
     }
