@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -42,9 +41,7 @@ from forecast_api.shared.state import InProcessState, SharedState
 from forecast_api.streams.hub import StreamHub
 from forecast_api.streams.stream_route import router as stream_router
 from forecasting.baselines import FallbackForecaster
-from forecasting.blend import BlendSettings
 from forecasting.calibration import BandCalibration
-from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS
 from forecasting.summary import BAND_LEVEL
 
 logger = logging.getLogger(__name__)
@@ -100,21 +97,12 @@ def build_services(
     calibration, calibration_error = load_calibration(settings.kronos_calibration)
     link = None
     if settings.ledger_url:
-        recalibration, blended = (
-            replace(
-                defaults,
-                window=settings.ledger_calibration_window or defaults.window,
-                confidence_window=settings.ledger_confidence_window,
-                min_scored=settings.ledger_min_scored,
-            )
-            for defaults in (DEFAULT_SETTINGS, BLEND_SETTINGS)
-        )
-        blend = BlendSettings(min_scored=settings.ledger_blend_min_scored, calibration=blended)
+        recalibration, blend = settings.ledger_fits()
         link = LedgerLink(
             settings.ledger_url,
             settings.kronos_model,
             recalibration=recalibration,
-            blend=blend if settings.ledger_blend else None,
+            blend=blend,
         )
     health = HealthReporter(
         runner,

@@ -7,6 +7,7 @@ Every name here is documented in `.env.example`; the market-data names belong to
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,10 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_sources import MarketDataSettings
-from forecasting.blend import DEFAULT_BLEND, blend_switch
+from forecasting.blend import DEFAULT_BLEND, BlendSettings, blend_switch
 from forecasting.candles import INTERVALS
 from forecasting.gaps import DEFAULT_MAX_FILL
-from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS
+from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS, RecalibrationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class ServiceSettings(BaseSettings):
         "kronos_min_context",
         "kronos_max_latency_ms",
         "ledger_grid_retention_days",
+        "ledger_calibration_window",
         mode="before",
     )
     @classmethod
@@ -249,6 +251,21 @@ class ServiceSettings(BaseSettings):
         if self.kronos_test_slowdown_s:
             logger.warning("KRONOS_TEST_SLOWDOWN_S ignored: test hooks are off (KRONOS_TEST_HOOKS)")
         return 0.0
+
+    def ledger_fits(self) -> tuple[RecalibrationSettings, BlendSettings | None]:
+        """The model's calibration settings and the blend's (None: LEDGER_BLEND=off), the
+        LEDGER_* values over the defaults of each (LEDGER_CALIBRATION_WINDOW sets both)."""
+        model, blended = (
+            replace(
+                defaults,
+                window=self.ledger_calibration_window or defaults.window,
+                confidence_window=self.ledger_confidence_window,
+                min_scored=self.ledger_min_scored,
+            )
+            for defaults in (DEFAULT_SETTINGS, BLEND_SETTINGS)
+        )
+        blend = BlendSettings(min_scored=self.ledger_blend_min_scored, calibration=blended)
+        return model, blend if self.ledger_blend else None
 
     @property
     def default_horizon(self) -> int:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from forecast_api.settings import ServiceSettings
 from forecasting.gaps import DEFAULT_MAX_FILL
+from forecasting.recalibration import BLEND_SETTINGS, DEFAULT_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,3 +124,18 @@ def test_test_slowdown_needs_the_hooks_flag(
     assert "KRONOS_TEST_SLOWDOWN_S ignored" in caplog.text
     monkeypatch.setenv("KRONOS_TEST_HOOKS", "true")
     assert ServiceSettings().test_slowdown_s == 0.25
+
+
+def test_the_ledger_fits_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEDGER_CALIBRATION_WINDOW", "")  # empty: each one's default
+    model, blend = ServiceSettings().ledger_fits()
+    assert (model.window, model.prior) == (DEFAULT_SETTINGS.window, DEFAULT_SETTINGS.prior)
+    assert blend is not None and blend.calibration == BLEND_SETTINGS
+    monkeypatch.setenv("LEDGER_CALIBRATION_WINDOW", "500")
+    monkeypatch.setenv("LEDGER_BLEND_MIN_SCORED", "300")
+    model, blend = ServiceSettings().ledger_fits()
+    assert model.window == blend.calibration.window == 500 and blend.min_scored == 300
+    assert blend.calibration.prior == BLEND_SETTINGS.prior  # the rest stays the blend's own
+    monkeypatch.setenv("LEDGER_BLEND", "off")
+    assert ServiceSettings().ledger_fits()[1] is None
