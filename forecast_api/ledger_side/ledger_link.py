@@ -18,7 +18,6 @@ from functools import partial
 from forecast_api.forecasts.recording import not_fitted
 from forecast_api.ledger_side.ledger_metrics import publish_worker
 from forecasting.blend import (
-    COMPONENTS,
     DEFAULT_BLEND,
     Blend,
     BlendSettings,
@@ -116,7 +115,7 @@ class LedgerLink:
             return None
         rows = blend_rows(ledger, interval, now, horizon, settings, self.model_id)
         if challengers:
-            joined = replace(settings, components=(*COMPONENTS, *sorted(challengers)))
+            joined = replace(settings, components=(*settings.components, *sorted(challengers)))
             joined_rows = blend_rows(ledger, interval, now, horizon, joined, self.model_id)
             if fittable_steps(joined_rows, joined) >= fittable_steps(rows, settings):
                 settings, rows = joined, joined_rows

@@ -69,3 +69,16 @@ def test_one_fit_per_round_with_a_challenger_loaded(
     assert blend is not None and blend.step_weights, "nothing blended: the test would be vacuous"
     assert (RIVAL in blend.components) is joins
     assert fits[-1] == blend.components
+
+
+def test_a_challenger_joins_the_configured_components(
+    fits: list[tuple[str, ...]], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    at = scored_ledger(url, N)
+    with_drift = BlendSettings(
+        window=60, min_scored=20, prior=10.0, components=("kronos", "random_walk", "drift")
+    )
+    link = LedgerLink(url, "tiny", blend=with_drift)
+    link.refit("1h", at + HOUR, 6, [RIVAL])
+    assert link.blend("1h").components == ("kronos", "random_walk", "drift", RIVAL)
